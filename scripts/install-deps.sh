@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package Quiver needs to build, test and run its demo.
+# Idempotent and non-interactive: packages already present are left alone.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config git
+  # HTTP server (Beast is header-only; Asio needs nothing else), JSON, YAML, CLI, logs
+  libboost-dev libsimdjson-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev
+  libcli11-dev libspdlog-dev
+  # persistence and hashing
+  libsqlite3-dev libssl-dev
+  # gRPC (Open Inference Protocol gRPC service)
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  # model runtimes
+  libtorch-dev libopencv-dnn-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-torch python3-onnx python3-numpy python3-pytest python3-requests
+  curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
