@@ -1,1 +1,70 @@
-int main() { return 0; }
+// The quiver binary: `quiver serve` runs the server; every other subcommand is a
+// client of its REST API (src/cli).
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <spdlog/spdlog.h>
+
+#include "api/http/quiver_server.h"
+#include "cli/client_commands.h"
+
+namespace {
+
+int serve(const quiver::http::ServeOptions& options) {
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = quiver::http::QuiverServer::start(options);
+  if (!server.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", server.status().message().c_str());
+    return 1;
+  }
+  // One line with the chosen ports, for scripts and tests that start on port 0.
+  std::printf("quiver listening http=%s:%u grpc=off data_dir=%s\n", options.host.c_str(),
+              (*server)->http_port(), options.data_dir.c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received signal {}, draining", sig);
+  (*server)->stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Quiver: a model server that keeps every version and moves traffic between them"};
+  app.require_subcommand(1);
+
+  quiver::http::ServeOptions options;
+  std::string data_dir = options.data_dir.string();
+  auto* serve_cmd = app.add_subcommand("serve", "Run the server");
+  serve_cmd->add_option("--host", options.host, "Address to listen on")->capture_default_str();
+  serve_cmd->add_option("--http-port", options.http_port, "HTTP port (0 picks a free one)")->capture_default_str();
+  serve_cmd->add_option("--grpc-port", options.grpc_port, "gRPC port")->capture_default_str();
+  serve_cmd->add_option("--data-dir", data_dir, "Registry and blob store folder")->capture_default_str();
+  serve_cmd->add_option("--http-threads", options.http_threads, "I/O threads (0: one per core)");
+  serve_cmd->add_option("--max-body-bytes", options.max_body_bytes, "Largest inference body")->capture_default_str();
+  serve_cmd->add_option("--intra-op-threads", options.intra_op_threads, "Threads per model instance")
+      ->capture_default_str();
+  serve_cmd->add_option("--warmup-runs", options.warmup_runs, "Warmup requests per instance before ready")
+      ->capture_default_str();
+  int exit_code = 0;
+  serve_cmd->callback([&] {
+    options.data_dir = data_dir;
+    exit_code = serve(options);
+  });
+
+  quiver::cli::register_client_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/signature.h"
 #include "core/status.h"
 
@@ -83,6 +84,10 @@ class Registry {
  public:
   // Opens (creating if needed) the database file and applies pending migrations.
   static Result<std::unique_ptr<Registry>> open(const std::filesystem::path& db_path);
+  // As above, with the clock that stamps created_at and audit times (tests pass a
+  // FakeClock). `clock` must not be null.
+  static Result<std::unique_ptr<Registry>> open(const std::filesystem::path& db_path,
+                                                std::shared_ptr<const Clock> clock);
   virtual ~Registry() = default;
 
   // --- versions ---
@@ -100,12 +105,18 @@ class Registry {
   virtual Status delete_alias(const std::string& model, const std::string& alias, const Actor& actor) = 0;
 
   // --- deployments ---
-  // Appends a revision and makes it current.
+  // Appends a revision and makes it current. The spec (deployment_spec_json.h) is
+  // parsed, refs not yet resolved are resolved against this model now, every version
+  // is checked to exist, the spec is validated, and its normalized form is stored
+  // (Revision.spec_json). NotFound for an unknown model or version; InvalidArgument
+  // for a bad spec.
   virtual Result<Revision> put_deployment(const std::string& model, const std::string& spec_json,
                                           const Actor& actor) = 0;
-  // Appends a "deleted" revision; NotFound when there is no live deployment.
+  // Appends a "deleted" revision (its spec_json is empty); NotFound when there is no
+  // live deployment.
   virtual Result<Revision> delete_deployment(const std::string& model, const Actor& actor) = 0;
-  // The newest revision when it is not a deletion.
+  // The newest revision when it is not a deletion; nullopt when there is none or the
+  // deployment was deleted; NotFound for an unknown model.
   virtual Result<std::optional<Revision>> current_deployment(const std::string& model) const = 0;
   virtual Result<std::vector<Revision>> live_deployments() const = 0;
   virtual Result<std::vector<Revision>> history(const std::string& model) const = 0;  // newest first

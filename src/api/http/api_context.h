@@ -1,0 +1,29 @@
+// Everything the HTTP endpoints need, wired once by QuiverServer. Handlers reach the
+// modules only through this struct, so each endpoint file states its dependencies.
+#pragma once
+
+#include "lifecycle/manager.h"
+#include "metrics/metrics_registry.h"
+#include "registry/registry.h"
+#include "routing/route_table.h"
+#include "store/blob_store.h"
+
+namespace quiver::http {
+
+class HttpServer;
+
+struct ApiContext {
+  registry::Registry& registry;
+  store::BlobStore& blobs;
+  routing::RoutePublisher& routes;
+  lifecycle::LifecycleManager& manager;
+  metrics::MetricsRegistry& metrics;
+};
+
+// Each registers one endpoint group (one file each).
+void register_inference_routes(HttpServer& server, ApiContext& ctx);
+void register_registry_routes(HttpServer& server, ApiContext& ctx);
+void register_deployment_routes(HttpServer& server, ApiContext& ctx);
+void register_ops_routes(HttpServer& server, ApiContext& ctx);
+
+}  // namespace quiver::http

@@ -1,0 +1,92 @@
+// The request/response types that HTTP endpoint handlers see, independent of the
+// HTTP library underneath (no Boost in this header), plus small helpers for JSON
+// error bodies and URL decoding.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/params.h"
+#include "core/status.h"
+
+namespace quiver::http {
+
+// One parsed request. Handlers receive it as shared_ptr so they can keep it (and
+// tensors that view `body`) alive past the handler call, e.g. on a model worker.
+// Immutable once handed to a handler; safe to read from any thread.
+struct HttpRequest {
+  std::string method;                               // "GET", "POST", ...
+  std::string path;                                 // percent-decoded, without the query
+  std::map<std::string, std::string> query;         // decoded query parameters
+  Headers headers;                                  // names lower-cased
+  std::map<std::string, std::string> path_params;   // from {name} segments, decoded
+  std::shared_ptr<const std::string> body;          // whole body; never null
+  std::string remote;                               // peer, e.g. "127.0.0.1:53422"
+
+  // The header's value, "" when absent. `name` is matched case-insensitively.
+  std::string header(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  // Extra headers. Content-Length, Transfer-Encoding and Connection are managed by
+  // the server and ignored here.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse json(int status, std::string body);
+  // Status from status_mapping.h; body {"error": "<message>"}.
+  static HttpResponse error(const Status& status);
+};
+
+// Sends the response. Call it exactly once, from any thread; further calls are
+// ignored. If every copy is destroyed without a call, the client gets
+// 500 {"error": "internal error: handler did not respond"}.
+using Responder = std::function<void(HttpResponse)>;
+
+// Runs on a server I/O thread: must not block. Hand slow work to another thread
+// and call the Responder from there.
+using Handler = std::function<void(const std::shared_ptr<HttpRequest>&, Responder)>;
+
+// Receives a streamed request body (routes registered with route_upload) without
+// the server buffering it. All calls for one upload come from one thread at a time.
+// The server destroys the sink without calling finish() when the client disconnects
+// or the body is rejected, so a sink must clean up (e.g. remove a temporary file)
+// in its destructor unless finish() ran. After finish() the sink is kept alive until
+// the response has been written.
+class UploadSink {
+ public:
+  virtual ~UploadSink() = default;
+  // The next chunk of the body, in order. An error aborts the upload: the client
+  // gets HttpResponse::error(status) and the connection is closed.
+  virtual Status append(std::span<const std::byte> chunk) = 0;
+  // The whole body has been received; respond like a Handler.
+  virtual void finish(Responder respond) = 0;
+};
+
+// Called once the request header has arrived (`body` is empty). Returns the sink
+// that will receive the body, or an error that becomes the response.
+using UploadHandler =
+    std::function<Result<std::unique_ptr<UploadSink>>(const std::shared_ptr<HttpRequest>& header_only)>;
+
+// Escapes `text` for use inside a JSON string literal (no surrounding quotes).
+// Invalid UTF-8 bytes become U+FFFD so the result is always valid JSON.
+std::string json_escape(std::string_view text);
+
+// Decodes %XX escapes; with plus_as_space, '+' becomes ' ' (query strings).
+// A truncated or non-hex escape is an InvalidArgument error.
+Result<std::string> percent_decode(std::string_view text, bool plus_as_space);
+
+// Parses "a=1&b=x%20y&flag" into {a: "1", b: "x y", flag: ""}. A repeated name keeps
+// its last value.
+Result<std::map<std::string, std::string>> parse_query(std::string_view query);
+
+}  // namespace quiver::http

@@ -1,0 +1,165 @@
+// Open Inference Protocol v2 endpoints: health, server and model metadata, and
+// routed / pinned inference. This is the request path: it reads only the route
+// snapshot, never the registry or a control-plane lock.
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "api/http/api_context.h"
+#include "api/http/http_server.h"
+#include "api/http/oip_codec.h"
+#include "backends/backend.h"
+#include "serving/servable.h"
+
+namespace quiver::http {
+namespace {
+
+using nlohmann::json;
+constexpr const char* kVersionHeader = "x-quiver-model-version";
+
+json metadata_json(const std::string& model, const routing::Endpoint& e, const std::vector<std::string>& versions) {
+  const auto& sig = e.servable->signature();
+  auto specs = [](const std::vector<TensorSpec>& v) {
+    json arr = json::array();
+    for (const auto& s : v)
+      arr.push_back({{"name", s.name}, {"datatype", std::string(datatype_name(s.dtype))}, {"shape", s.shape}});
+    return arr;
+  };
+  return {{"name", model},
+          {"versions", versions},
+          {"platform", backends::platform_name(e.servable->framework())},
+          {"inputs", specs(sig.inputs)},
+          {"outputs", specs(sig.outputs)}};
+}
+
+std::vector<std::string> live_versions(const routing::ModelRoute& route) {
+  std::vector<std::string> out;
+  for (const auto& e : route.endpoints()) out.push_back(std::to_string(e.version));
+  return out;
+}
+
+Result<std::optional<size_t>> binary_header_length(const HttpRequest& req) {
+  const std::string v = req.header("inference-header-content-length");
+  if (v.empty()) return std::optional<size_t>();
+  size_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size())
+    return invalid_argument("Inference-Header-Content-Length must be a non-negative integer, got '" + v + "'");
+  return std::optional<size_t>(n);
+}
+
+// Runs one request on `endpoint` and answers the client when the result arrives.
+void run_inference(ApiContext& ctx, const std::string& model, const routing::Endpoint& endpoint,
+                   routing::RouteKind kind, InferRequestData request, Responder respond) {
+  ctx.metrics
+      .counter("quiver_routed_requests_total", "Inference requests by model, version and route kind",
+               {{"model", model}, {"version", std::to_string(endpoint.version)},
+                {"route", std::string(routing::route_kind_name(kind))}})
+      .inc();
+  if (kind != routing::RouteKind::kPinned) endpoint.servable->stats().record_routed();
+
+  // The callback must not capture the servable (see serving/servable.h on lifetimes).
+  auto state = std::make_shared<InferRequestData>(std::move(request));
+  auto inputs = state->inputs;  // shares the tensor bytes
+  const std::string version = std::to_string(endpoint.version);
+  endpoint.servable->submit(
+      std::move(inputs), [state, model, version, respond = std::move(respond)](Result<std::vector<Tensor>> r) {
+        if (!r.is_ok()) {
+          auto resp = HttpResponse::error(r.status());
+          resp.headers.emplace_back(kVersionHeader, version);
+          respond(std::move(resp));
+          return;
+        }
+        auto outputs = std::move(r).value();
+        if (Status st = select_outputs(state->outputs, outputs); !st.is_ok()) {
+          respond(HttpResponse::error(st));
+          return;
+        }
+        auto encoded = encode_infer_response(model, version, state->id, outputs, state->outputs,
+                                             state->binary_output_all);
+        HttpResponse resp;
+        resp.status = 200;
+        resp.body = std::move(encoded.body);
+        if (encoded.json_length) {
+          resp.content_type = "application/octet-stream";
+          resp.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*encoded.json_length));
+        }
+        resp.headers.emplace_back(kVersionHeader, version);
+        respond(std::move(resp));
+      });
+}
+
+void handle_infer(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Responder respond, bool pinned) {
+  const std::string& model = req->path_params.at("model");
+  auto json_length = binary_header_length(*req);
+  if (!json_length.is_ok()) return respond(HttpResponse::error(json_length.status()));
+  auto parsed = parse_infer_request(req->body, *json_length);
+  if (!parsed.is_ok())
+    return respond(HttpResponse::error(parsed.status().with_context("invalid inference request")));
+
+  auto table = ctx.routes.load();  // pins every servable in it until this request is queued
+  if (pinned) {
+    auto endpoint = table->resolve_pinned(model, req->path_params.at("version"));
+    if (!endpoint.is_ok()) return respond(HttpResponse::error(endpoint.status()));
+    return run_inference(ctx, model, **endpoint, routing::RouteKind::kPinned, std::move(parsed).value(),
+                         std::move(respond));
+  }
+  auto route = table->route_for(model);
+  if (!route.is_ok()) return respond(HttpResponse::error(route.status()));
+  auto decision = (*route)->route(req->headers, parsed->parameters);
+  run_inference(ctx, model, *decision.primary, decision.kind, std::move(parsed).value(), std::move(respond));
+}
+
+}  // namespace
+
+void register_inference_routes(HttpServer& server, ApiContext& ctx) {
+  server.route("GET", "/v2/health/live", [](const auto&, Responder respond) {
+    respond(HttpResponse::json(200, R"({"live":true})"));
+  });
+  server.route("GET", "/v2/health/ready", [&ctx](const auto&, Responder respond) {
+    const bool ready = ctx.manager.ready();
+    respond(HttpResponse::json(ready ? 200 : 503, json{{"ready", ready}}.dump()));
+  });
+  server.route("GET", "/v2", [](const auto&, Responder respond) {
+    respond(HttpResponse::json(
+        200, json{{"name", "quiver"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data", "model_repository"}}}
+                 .dump()));
+  });
+  server.route("GET", "/v2/models/{model}", [&ctx](const auto& req, Responder respond) {
+    auto table = ctx.routes.load();
+    auto route = table->route_for(req->path_params.at("model"));
+    if (!route.is_ok()) return respond(HttpResponse::error(route.status()));
+    const auto& r = **route;
+    respond(HttpResponse::json(200, metadata_json(r.model(), r.endpoints().front(), live_versions(r)).dump()));
+  });
+  server.route("GET", "/v2/models/{model}/versions/{version}", [&ctx](const auto& req, Responder respond) {
+    auto table = ctx.routes.load();
+    const std::string& model = req->path_params.at("model");
+    auto e = table->resolve_pinned(model, req->path_params.at("version"));
+    if (!e.is_ok()) return respond(HttpResponse::error(e.status()));
+    respond(HttpResponse::json(200, metadata_json(model, **e, {std::to_string((*e)->version)}).dump()));
+  });
+  server.route("GET", "/v2/models/{model}/ready", [&ctx](const auto& req, Responder respond) {
+    auto table = ctx.routes.load();
+    const std::string& model = req->path_params.at("model");
+    auto route = table->route_for(model);
+    if (!route.is_ok() && route.status().code() == StatusCode::kNotFound && !table->find(model))
+      return respond(HttpResponse::error(route.status()));
+    respond(HttpResponse::json(200, json{{"name", model}, {"ready", route.is_ok()}}.dump()));
+  });
+  server.route("GET", "/v2/models/{model}/versions/{version}/ready", [&ctx](const auto& req, Responder respond) {
+    auto table = ctx.routes.load();
+    const std::string& model = req->path_params.at("model");
+    const std::string& ref = req->path_params.at("version");
+    if (auto known = table->resolve_ref(model, ref); !known.is_ok()) return respond(HttpResponse::error(known.status()));
+    const bool ready = table->resolve_pinned(model, ref).is_ok();
+    respond(HttpResponse::json(200, json{{"name", model}, {"ready", ready}}.dump()));
+  });
+  server.route("POST", "/v2/models/{model}/infer", [&ctx](const auto& req, Responder respond) {
+    handle_infer(ctx, req, std::move(respond), /*pinned=*/false);
+  });
+  server.route("POST", "/v2/models/{model}/versions/{version}/infer", [&ctx](const auto& req, Responder respond) {
+    handle_infer(ctx, req, std::move(respond), /*pinned=*/true);
+  });
+}
+
+}  // namespace quiver::http

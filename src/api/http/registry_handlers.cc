@@ -1,0 +1,178 @@
+// Registry endpoints: content-addressed blobs, model versions, aliases (API.md §2).
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "api/http/api_context.h"
+#include "api/http/http_server.h"
+#include "api/http/json_views.h"
+#include "api/http/oip_codec.h"
+#include "backends/backend.h"
+
+namespace quiver::http {
+namespace {
+
+using nlohmann::json;
+
+// Streams an upload into the blob store; the store hashes as bytes arrive and only
+// a committed blob becomes visible.
+class BlobUploadSink final : public UploadSink {
+ public:
+  explicit BlobUploadSink(std::unique_ptr<store::BlobWriter> writer) : writer_(std::move(writer)) {}
+  Status append(std::span<const std::byte> chunk) override { return writer_->append(chunk); }
+  void finish(Responder respond) override {
+    auto info = writer_->commit();
+    if (!info.is_ok()) return respond(HttpResponse::error(info.status()));
+    respond(HttpResponse::json(201, json{{"sha256", info->sha256}, {"size", info->size}}.dump()));
+  }
+
+ private:
+  std::unique_ptr<store::BlobWriter> writer_;
+};
+
+std::string state_of(ApiContext& ctx, const std::string& model, int64_t version) {
+  if (auto st = ctx.manager.status(model))
+    for (const auto& v : st->versions)
+      if (v.version == version) return v.state;
+  return "registered";
+}
+
+Result<registry::NewVersion> parse_new_version(const std::string& model, const std::string& body,
+                                               store::BlobStore& blobs) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return invalid_argument("body must be a JSON object");
+  static const std::set<std::string> kFields = {"artifact", "framework", "version",  "description",
+                                                "metadata", "inputs",    "outputs", "warmup"};
+  for (const auto& [k, v] : j.items())
+    if (!kFields.count(k)) return invalid_argument("unknown field '" + k + "'");
+  registry::NewVersion nv;
+  nv.model = model;
+  if (!j.contains("artifact") || !j["artifact"].is_string())
+    return invalid_argument("'artifact' (the sha256 of an uploaded blob) is required");
+  nv.artifact_sha256 = j["artifact"].get<std::string>();
+  if (!store::is_valid_sha256(nv.artifact_sha256))
+    return invalid_argument("'artifact' must be 64 lower-case hex characters (a sha256)");
+  auto info = blobs.stat(nv.artifact_sha256);
+  if (!info.is_ok())
+    return not_found("blob " + nv.artifact_sha256 + " is not in the store; upload it with POST /v1/blobs first");
+  nv.size = info->size;
+  if (!j.contains("framework") || !j["framework"].is_string())
+    return invalid_argument("'framework' is required: \"torchscript\" or \"onnx\"");
+  nv.framework = j["framework"].get<std::string>();
+  if (!backends::is_known_framework(nv.framework))
+    return invalid_argument("unknown framework '" + nv.framework + "'; use \"torchscript\" or \"onnx\"");
+  if (j.contains("version")) {
+    if (!j["version"].is_number_integer() || j["version"].get<int64_t>() < 1)
+      return invalid_argument("'version' must be a positive integer");
+    nv.version = j["version"].get<int64_t>();
+  }
+  if (j.contains("description")) {
+    if (!j["description"].is_string()) return invalid_argument("'description' must be a string");
+    nv.description = j["description"].get<std::string>();
+  }
+  if (j.contains("metadata")) {
+    if (!j["metadata"].is_object()) return invalid_argument("'metadata' must be an object of strings");
+    for (const auto& [k, v] : j["metadata"].items()) {
+      if (!v.is_string()) return invalid_argument("metadata '" + k + "' must be a string");
+      nv.metadata[k] = v.get<std::string>();
+    }
+  }
+  if (j.contains("inputs")) {
+    QUIVER_ASSIGN_OR_RETURN(nv.signature.inputs, parse_tensor_specs(j["inputs"], "inputs"));
+  }
+  if (j.contains("outputs")) {
+    QUIVER_ASSIGN_OR_RETURN(nv.signature.outputs, parse_tensor_specs(j["outputs"], "outputs"));
+  }
+  if (j.contains("warmup")) {
+    nv.warmup_json = j["warmup"].dump();
+    auto body_ptr = std::make_shared<const std::string>(nv.warmup_json);
+    auto parsed = parse_infer_request(body_ptr, std::nullopt);
+    if (!parsed.is_ok()) return parsed.status().with_context("'warmup' is not a valid inference request");
+  }
+  return nv;
+}
+
+void handle_get_blob(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Responder respond, bool head) {
+  const std::string& sha = req->path_params.at("sha256");
+  if (!store::is_valid_sha256(sha)) return respond(HttpResponse::error(invalid_argument("not a sha256: " + sha)));
+  auto path = ctx.blobs.path_of(sha);
+  if (!path.is_ok()) return respond(HttpResponse::error(path.status()));
+  HttpResponse resp;
+  resp.content_type = "application/octet-stream";
+  if (head) {
+    auto info = ctx.blobs.stat(sha);
+    if (info.is_ok()) resp.headers.emplace_back("x-quiver-blob-size", std::to_string(info->size));
+    return respond(std::move(resp));
+  }
+  std::ifstream in(*path, std::ios::binary);
+  resp.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return respond(HttpResponse::error(internal_error("reading blob " + sha + " failed")));
+  respond(std::move(resp));
+}
+
+}  // namespace
+
+void register_registry_routes(HttpServer& server, ApiContext& ctx) {
+  server.route_upload("POST", "/v1/blobs", [&ctx](const auto&) -> Result<std::unique_ptr<UploadSink>> {
+    QUIVER_ASSIGN_OR_RETURN(auto writer, ctx.blobs.begin_upload());
+    return std::unique_ptr<UploadSink>(std::make_unique<BlobUploadSink>(std::move(writer)));
+  });
+  server.route("HEAD", "/v1/blobs/{sha256}",
+               [&ctx](const auto& req, Responder respond) { handle_get_blob(ctx, req, std::move(respond), true); });
+  server.route("GET", "/v1/blobs/{sha256}",
+               [&ctx](const auto& req, Responder respond) { handle_get_blob(ctx, req, std::move(respond), false); });
+
+  server.route("POST", "/v1/models/{model}/versions", [&ctx](const auto& req, Responder respond) {
+    const std::string& model = req->path_params.at("model");
+    auto nv = parse_new_version(model, *req->body, ctx.blobs);
+    if (!nv.is_ok()) return respond(HttpResponse::error(nv.status()));
+    auto rec = ctx.registry.create_version(*nv, actor_of(req->headers, req->remote));
+    if (!rec.is_ok()) return respond(HttpResponse::error(rec.status()));
+    ctx.manager.notify();  // the route table lists registered versions
+    respond(HttpResponse::json(201, version_json(*rec, "registered").dump()));
+  });
+  server.route("GET", "/v1/models", [&ctx](const auto&, Responder respond) {
+    auto models = ctx.registry.list_models();
+    if (!models.is_ok()) return respond(HttpResponse::error(models.status()));
+    json arr = json::array();
+    for (const auto& m : *models) arr.push_back(model_summary_json(m));
+    respond(HttpResponse::json(200, arr.dump()));
+  });
+  server.route("GET", "/v1/models/{model}", [&ctx](const auto& req, Responder respond) {
+    auto m = ctx.registry.get_model(req->path_params.at("model"));
+    if (!m.is_ok()) return respond(HttpResponse::error(m.status()));
+    respond(HttpResponse::json(200, model_summary_json(*m).dump()));
+  });
+  server.route("GET", "/v1/models/{model}/versions/{version}", [&ctx](const auto& req, Responder respond) {
+    const std::string& model = req->path_params.at("model");
+    auto v = ctx.registry.resolve(model, req->path_params.at("version"));
+    if (!v.is_ok()) return respond(HttpResponse::error(v.status()));
+    auto rec = ctx.registry.get_version(model, *v);
+    if (!rec.is_ok()) return respond(HttpResponse::error(rec.status()));
+    respond(HttpResponse::json(200, version_json(*rec, state_of(ctx, model, *v)).dump()));
+  });
+  server.route("PUT", "/v1/models/{model}/aliases/{alias}", [&ctx](const auto& req, Responder respond) {
+    json j = json::parse(*req->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("version"))
+      return respond(HttpResponse::error(invalid_argument("body must be {\"version\": <int or alias>}")));
+    const std::string& model = req->path_params.at("model");
+    Result<int64_t> version = invalid_argument("'version' must be a positive integer");
+    if (j["version"].is_number_integer()) version = j["version"].get<int64_t>();
+    if (j["version"].is_string()) version = ctx.registry.resolve(model, j["version"].get<std::string>());
+    if (!version.is_ok()) return respond(HttpResponse::error(version.status()));
+    const std::string& alias = req->path_params.at("alias");
+    if (Status st = ctx.registry.set_alias(model, alias, *version, actor_of(req->headers, req->remote)); !st.is_ok())
+      return respond(HttpResponse::error(st));
+    ctx.manager.notify();
+    respond(HttpResponse::json(200, json{{"model", model}, {"alias", alias}, {"version", *version}}.dump()));
+  });
+  server.route("DELETE", "/v1/models/{model}/aliases/{alias}", [&ctx](const auto& req, Responder respond) {
+    const std::string& model = req->path_params.at("model");
+    const std::string& alias = req->path_params.at("alias");
+    if (Status st = ctx.registry.delete_alias(model, alias, actor_of(req->headers, req->remote)); !st.is_ok())
+      return respond(HttpResponse::error(st));
+    ctx.manager.notify();
+    respond(HttpResponse::json(200, json{{"model", model}, {"alias", alias}, {"deleted", true}}.dump()));
+  });
+}
+
+}  // namespace quiver::http

@@ -1,0 +1,18 @@
+#include "cli/client_commands.h"
+
+#include "cli/commands.h"
+
+namespace quiver::cli {
+
+void register_client_commands(CLI::App& app) {
+  add_push_command(app);
+  add_models_command(app);
+  add_alias_command(app);
+  add_apply_command(app);
+  add_status_command(app);
+  add_history_command(app);
+  add_rollback_command(app);
+  add_infer_command(app);
+}
+
+}  // namespace quiver::cli

@@ -1,0 +1,358 @@
+#include "cli/http_client.h"
+
+#include <algorithm>
+#include <cctype>
+#include <exception>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace quiver::cli {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using ErrorCode = boost::system::error_code;
+
+constexpr std::string_view kUserAgent = "quiver-cli/0.1";
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
+  return fmt::format("{:.1f}s", static_cast<double>(d.count()) / 1000.0);
+}
+
+// Beast's timeouts (tcp_stream::expires_after) apply to asynchronous operations
+// only, so each step is started asynchronously and the io_context is run until that
+// one operation completes: a synchronous call with a deadline.
+template <typename Start>
+ErrorCode run_until_done(asio::io_context& ioc, Start&& start) {
+  ErrorCode result = asio::error::would_block;
+  start([&result](ErrorCode ec, auto&&...) { result = ec; });
+  ioc.restart();
+  ioc.run();
+  return result;
+}
+
+// One request on one connection; holds the socket for the lifetime of the call.
+class Exchange {
+ public:
+  Exchange(const ServerUrl& url, const HttpClientOptions& options)
+      : url_(url), options_(options), stream_(ioc_) {}
+
+  ~Exchange() {
+    ErrorCode ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  Status connect() {
+    tcp::resolver resolver(ioc_);
+    ErrorCode ec;
+    auto endpoints = resolver.resolve(url_.host, url_.port, ec);
+    if (ec) return unreachable(fmt::format("cannot resolve host '{}' ({})", url_.host, ec.message()));
+    stream_.expires_after(options_.connect_timeout);
+    ec = run_until_done(ioc_, [&](auto handler) { stream_.async_connect(endpoints, handler); });
+    if (ec == beast::error::timeout) {
+      return unreachable(fmt::format("no connection within {}", seconds_text(options_.connect_timeout)));
+    }
+    if (ec == asio::error::connection_refused) return unreachable("connection refused");
+    if (ec) return unreachable(ec.message());
+    return Status::ok();
+  }
+
+  template <typename Body>
+  void fill_headers(http::request<Body>& req, const HttpRequest& request) const {
+    req.method_string(request.method);
+    req.target(url_.prefix + request.target);
+    req.version(11);
+    req.set(http::field::host, host_header());
+    req.set(http::field::user_agent, kUserAgent);
+    for (const auto& [name, value] : request.headers) req.set(name, value);
+  }
+
+  Result<HttpResponse> send_buffered(const HttpRequest& request) {
+    http::request<http::string_body> req;
+    fill_headers(req, request);
+    req.body() = request.body;
+    req.prepare_payload();
+    stream_.expires_after(options_.request_timeout);
+    ErrorCode ec = run_until_done(ioc_, [&](auto handler) { http::async_write(stream_, req, handler); });
+    if (ec) return after_write_failure(ec);
+    return read_response();
+  }
+
+  Result<HttpResponse> send_streamed(const HttpRequest& request, std::istream& body, uint64_t size,
+                                     const ProgressCallback& progress, size_t chunk_size) {
+    http::request<http::buffer_body> req;
+    fill_headers(req, request);
+    req.content_length(size);
+    req.body().data = nullptr;
+    req.body().more = size > 0;
+    http::request_serializer<http::buffer_body> serializer(req);
+
+    stream_.expires_after(options_.request_timeout);
+    ErrorCode ec = run_until_done(
+        ioc_, [&](auto handler) { http::async_write_header(stream_, serializer, handler); });
+    if (ec) return after_write_failure(ec);
+
+    std::vector<char> chunk(std::max<size_t>(chunk_size, 1));
+    uint64_t sent = 0;
+    while (sent < size) {
+      const auto want = static_cast<std::streamsize>(std::min<uint64_t>(chunk.size(), size - sent));
+      body.read(chunk.data(), want);
+      const auto got = body.gcount();
+      if (got <= 0) {
+        return data_loss(fmt::format("the body ended after {} of {} bytes", sent, size));
+      }
+      req.body().data = chunk.data();
+      req.body().size = static_cast<size_t>(got);
+      req.body().more = sent + static_cast<uint64_t>(got) < size;
+      stream_.expires_after(options_.request_timeout);
+      ec = run_until_done(ioc_, [&](auto handler) { http::async_write(stream_, serializer, handler); });
+      // need_buffer only says the serializer consumed this chunk and wants the next.
+      if (ec && ec != http::error::need_buffer) return after_write_failure(ec);
+      sent += static_cast<uint64_t>(got);
+      if (progress) progress(sent, size);
+    }
+    if (size == 0 && progress) progress(0, 0);
+    return read_response();
+  }
+
+ private:
+  std::string host_header() const {
+    if (url_.host.find(':') != std::string::npos) return fmt::format("[{}]:{}", url_.host, url_.port);
+    return fmt::format("{}:{}", url_.host, url_.port);
+  }
+
+  Status unreachable(std::string_view why) const {
+    return unavailable(fmt::format("cannot reach the Quiver server at {}: {}", url_.to_string(), why));
+  }
+
+  // A server that rejects a request early (413 for a body over its limit) may answer
+  // and close before the body is all sent; that answer is more useful than "broken pipe".
+  Result<HttpResponse> after_write_failure(ErrorCode write_error) {
+    if (write_error == beast::error::timeout) return timed_out("accept the request");
+    auto early = read_response(options_.connect_timeout);
+    if (early.is_ok()) return early;
+    return unavailable(fmt::format("lost the connection to the Quiver server at {} while sending: {}",
+                                   url_.to_string(), write_error.message()));
+  }
+
+  Status timed_out(std::string_view what) const {
+    return deadline_exceeded(fmt::format("the Quiver server at {} did not {} within {}",
+                                         url_.to_string(), what,
+                                         seconds_text(options_.request_timeout)));
+  }
+
+  Result<HttpResponse> read_response(std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(options_.max_response_bytes);
+    stream_.expires_after(timeout.value_or(options_.request_timeout));
+    ErrorCode ec = run_until_done(
+        ioc_, [&](auto handler) { http::async_read(stream_, buffer, parser, handler); });
+    if (ec == beast::error::timeout) return timed_out("answer");
+    if (ec == http::error::body_limit) {
+      return internal_error(fmt::format("the answer from {} is larger than {} bytes",
+                                        url_.to_string(), options_.max_response_bytes));
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset) {
+      return unavailable(fmt::format("the Quiver server at {} closed the connection without answering",
+                                     url_.to_string()));
+    }
+    if (ec) {
+      return unavailable(fmt::format("bad answer from the Quiver server at {}: {}", url_.to_string(),
+                                     ec.message()));
+    }
+    auto& message = parser.get();
+    HttpResponse response;
+    response.status = static_cast<int>(message.result_int());
+    for (const auto& field : message) {
+      std::string name = lower(field.name_string());
+      auto [it, inserted] = response.headers.emplace(name, std::string(field.value()));
+      if (!inserted) it->second += ", " + std::string(field.value());
+    }
+    response.body = std::move(message.body());
+    return response;
+  }
+
+  const ServerUrl& url_;
+  const HttpClientOptions& options_;
+  asio::io_context ioc_;
+  beast::tcp_stream stream_;
+};
+
+StatusCode status_code_for_http(int http_status) {
+  switch (http_status) {
+    case 400: return StatusCode::kInvalidArgument;
+    case 401:
+    case 403: return StatusCode::kFailedPrecondition;
+    case 404: return StatusCode::kNotFound;
+    case 409: return StatusCode::kAlreadyExists;
+    case 412: return StatusCode::kFailedPrecondition;
+    case 413: return StatusCode::kPayloadTooLarge;
+    case 429: return StatusCode::kResourceExhausted;
+    case 503: return StatusCode::kUnavailable;
+    case 504: return StatusCode::kDeadlineExceeded;
+    default: break;
+  }
+  if (http_status >= 400 && http_status < 500) return StatusCode::kInvalidArgument;
+  return StatusCode::kInternal;
+}
+
+}  // namespace
+
+std::string ServerUrl::to_string() const {
+  // An IPv6 literal needs its brackets back.
+  if (host.find(':') != std::string::npos) return fmt::format("http://[{}]:{}{}", host, port, prefix);
+  return fmt::format("http://{}:{}{}", host, port, prefix);
+}
+
+Result<ServerUrl> parse_server_url(std::string_view url) {
+  const std::string original(url);
+  constexpr std::string_view kScheme = "http://";
+  if (lower(url.substr(0, kScheme.size())) != kScheme) {
+    if (lower(url.substr(0, 8)) == "https://") {
+      return invalid_argument(fmt::format(
+          "server URL '{}': https is not supported; reach the server over http (TLS ends at a proxy)",
+          original));
+    }
+    return invalid_argument(
+        fmt::format("server URL '{}' must look like http://host:port", original));
+  }
+  url.remove_prefix(kScheme.size());
+  const size_t slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
+
+  ServerUrl out;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return invalid_argument(fmt::format("server URL '{}': unclosed '[' in the host", original));
+    }
+    out.host = std::string(authority.substr(1, close - 1));
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return invalid_argument(fmt::format("server URL '{}': unexpected text after ']'", original));
+      }
+      port = rest.substr(1);
+    }
+  } else {
+    const size_t colon = authority.rfind(':');
+    out.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (out.host.empty()) return invalid_argument(fmt::format("server URL '{}' names no host", original));
+  if (out.host.find('@') != std::string::npos) {
+    return invalid_argument(fmt::format("server URL '{}': user names in URLs are not supported", original));
+  }
+  if (port.empty()) {
+    out.port = "80";
+  } else {
+    const bool digits = std::all_of(port.begin(), port.end(),
+                                    [](unsigned char c) { return std::isdigit(c) != 0; });
+    if (!digits || port.size() > 5 || std::stoi(std::string(port)) > 65535) {
+      return invalid_argument(fmt::format("server URL '{}': '{}' is not a port number", original, port));
+    }
+    out.port = std::string(port);
+  }
+  if (path.find_first_of("?#") != std::string_view::npos) {
+    return invalid_argument(fmt::format("server URL '{}' must not carry a query or fragment", original));
+  }
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  out.prefix = std::string(path);
+  return out;
+}
+
+std::string encode_path_segment(std::string_view segment) {
+  std::string out;
+  out.reserve(segment.size());
+  for (unsigned char c : segment) {
+    const bool unreserved = std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+Result<HttpClient> HttpClient::create(std::string_view server_url, HttpClientOptions options) {
+  QUIVER_ASSIGN_OR_RETURN(ServerUrl url, parse_server_url(server_url));
+  return HttpClient(std::move(url), options);
+}
+
+Result<HttpResponse> HttpClient::exchange(const HttpRequest& request) const {
+  try {
+    Exchange call(url_, options_);
+    QUIVER_RETURN_IF_ERROR(call.connect());
+    return call.send_buffered(request);
+  } catch (const std::exception& e) {
+    return internal_error(fmt::format("HTTP request to {} failed: {}", url_.to_string(), e.what()));
+  }
+}
+
+Result<HttpResponse> HttpClient::exchange_streamed(const HttpRequest& request, std::istream& body,
+                                                   uint64_t size, const ProgressCallback& progress,
+                                                   size_t chunk_size) const {
+  try {
+    Exchange call(url_, options_);
+    QUIVER_RETURN_IF_ERROR(call.connect());
+    return call.send_streamed(request, body, size, progress, chunk_size);
+  } catch (const std::exception& e) {
+    return internal_error(fmt::format("HTTP upload to {} failed: {}", url_.to_string(), e.what()));
+  }
+}
+
+Result<HttpResponse> HttpClient::send(const HttpRequest& request) const {
+  QUIVER_ASSIGN_OR_RETURN(HttpResponse response, exchange(request));
+  if (!is_success(response)) return status_from_http_error(response);
+  return response;
+}
+
+bool is_success(const HttpResponse& response) {
+  return response.status >= 200 && response.status < 300;
+}
+
+Status status_from_http_error(const HttpResponse& response) {
+  const StatusCode code = status_code_for_http(response.status);
+  const auto parsed = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_object()) {
+    const auto it = parsed.find("error");
+    if (it != parsed.end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
+      return {code, it->get<std::string>()};
+    }
+  }
+  std::string message = fmt::format("the server answered HTTP {}", response.status);
+  const auto reason = http::obsolete_reason(static_cast<http::status>(response.status));
+  if (!reason.empty() && reason != "<unknown-status>") message += fmt::format(" {}", reason);
+  // A proxy's HTML error page is not worth printing; a short plain-text one is.
+  std::string_view body = response.body;
+  if (!body.empty() && body.size() <= 200 && body.find('<') == std::string_view::npos) {
+    while (!body.empty() && std::isspace(static_cast<unsigned char>(body.back()))) body.remove_suffix(1);
+    message += fmt::format(": {}", body);
+  }
+  return {code, message};
+}
+
+}  // namespace quiver::cli

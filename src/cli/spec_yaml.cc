@@ -1,0 +1,178 @@
+#include "cli/spec_yaml.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <regex>
+#include <set>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+namespace quiver::cli {
+namespace {
+
+using nlohmann::json;
+
+// Keys whose scalar values are kept as written (see the header).
+bool keeps_text(std::string_view key) { return key == "version"; }
+
+bool is_null_word(const std::string& s) {
+  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
+}
+
+// An unquoted scalar, typed by YAML 1.2's core schema.
+json plain_scalar(const std::string& s) {
+  static const std::regex kDecimal(R"([-+]?[0-9]+)");
+  static const std::regex kHex(R"(0x[0-9a-fA-F]+)");
+  static const std::regex kOctal(R"(0o[0-7]+)");
+  static const std::regex kFloat(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+
+  if (is_null_word(s)) return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+
+  const char* begin = s.data();
+  const char* end = s.data() + s.size();
+  if (std::regex_match(s, kDecimal)) {
+    const char* digits = begin + (s.front() == '+' ? 1 : 0);
+    int64_t value = 0;
+    if (std::from_chars(digits, end, value).ec == std::errc()) return value;
+    uint64_t big = 0;
+    if (std::from_chars(digits, end, big).ec == std::errc()) return big;
+    return std::strtod(begin, nullptr);  // too large for 64 bits: keep it a number
+  }
+  if (std::regex_match(s, kHex) || std::regex_match(s, kOctal)) {
+    uint64_t value = 0;
+    const int base = s[1] == 'x' ? 16 : 8;
+    if (std::from_chars(begin + 2, end, value, base).ec == std::errc()) return value;
+    return s;
+  }
+  if (std::regex_match(s, kFloat)) return std::strtod(begin, nullptr);
+  // .inf and .nan have no JSON spelling; they stay text and the server says why.
+  return s;
+}
+
+std::string where(const YAML::Mark& mark, std::string_view source) {
+  if (mark.is_null()) return std::string(source);
+  return fmt::format("{}:{}:{}", source, mark.line + 1, mark.column + 1);
+}
+
+class Converter {
+ public:
+  explicit Converter(std::string_view source) : source_(source) {}
+
+  Result<json> convert(const YAML::Node& node, bool as_text) const {
+    switch (node.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        return json(nullptr);
+      case YAML::NodeType::Scalar:
+        return scalar(node, as_text);
+      case YAML::NodeType::Sequence: {
+        json out = json::array();
+        for (const auto& item : node) {
+          QUIVER_ASSIGN_OR_RETURN(json value, convert(item, false));
+          out.push_back(std::move(value));
+        }
+        return out;
+      }
+      case YAML::NodeType::Map:
+        return mapping(node);
+    }
+    return internal_error("unknown YAML node type");
+  }
+
+ private:
+  json scalar(const YAML::Node& node, bool as_text) const {
+    const std::string& text = node.Scalar();
+    const std::string& tag = node.Tag();
+    // "!" marks a quoted scalar, "tag:yaml.org,2002:str" an explicit !!str.
+    if (as_text || tag == "!" || tag == "tag:yaml.org,2002:str") return text;
+    return plain_scalar(text);
+  }
+
+  Result<json> mapping(const YAML::Node& node) const {
+    json out = json::object();
+    for (const auto& entry : node) {
+      if (!entry.first.IsScalar()) {
+        return invalid_argument(fmt::format("{}: mapping keys must be plain text",
+                                            where(entry.first.Mark(), source_)));
+      }
+      const std::string key = entry.first.Scalar();
+      if (out.contains(key)) {
+        return invalid_argument(
+            fmt::format("{}: key '{}' appears twice", where(entry.first.Mark(), source_), key));
+      }
+      QUIVER_ASSIGN_OR_RETURN(json value, convert(entry.second, keeps_text(key)));
+      out[key] = std::move(value);
+    }
+    return out;
+  }
+
+  std::string_view source_;
+};
+
+bool looks_like_json(std::string_view text) {
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  return first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
+}
+
+}  // namespace
+
+Result<nlohmann::json> yaml_to_json(std::string_view text, std::string_view source_name) {
+  if (looks_like_json(text)) {
+    // Strict JSON first: it keeps numbers exactly and allows tabs, which YAML forbids
+    // in indentation. A YAML flow mapping ("{a: 1}") falls through to the YAML parser.
+    auto parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!parsed.is_discarded()) return parsed;
+  }
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return invalid_argument(fmt::format("{}: {}", where(e.mark, source_name), e.msg));
+  }
+  if (documents.empty()) return invalid_argument(fmt::format("{} is empty", source_name));
+  if (documents.size() > 1) {
+    return invalid_argument(fmt::format("{} holds {} YAML documents; give one per file",
+                                        source_name, documents.size()));
+  }
+  try {
+    return Converter(source_name).convert(documents.front(), false);
+  } catch (const YAML::Exception& e) {
+    return invalid_argument(fmt::format("{}: {}", where(e.mark, source_name), e.msg));
+  }
+}
+
+Result<DeploymentDocument> split_deployment_document(nlohmann::json document,
+                                                     std::string_view model_flag) {
+  if (!document.is_object()) {
+    return invalid_argument(fmt::format(
+        "a deployment spec must be a mapping with keys like model, versions, traffic; got {}",
+        document.is_null() ? "an empty document" : std::string("a ") + document.type_name()));
+  }
+  DeploymentDocument out;
+  if (auto it = document.find("model"); it != document.end()) {
+    if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
+      return invalid_argument(fmt::format("'model' must be a model name, not {}", it->dump()));
+    }
+    out.model = it->get<std::string>();
+    document.erase(it);
+    if (!model_flag.empty() && model_flag != out.model) {
+      return invalid_argument(fmt::format(
+          "the spec is for model '{}' but --model says '{}'; remove one of them", out.model,
+          model_flag));
+    }
+  } else if (!model_flag.empty()) {
+    out.model = std::string(model_flag);
+  } else {
+    return invalid_argument("the spec names no model: add 'model: NAME' at its top or pass --model NAME");
+  }
+  out.spec = std::move(document);
+  return out;
+}
+
+}  // namespace quiver::cli

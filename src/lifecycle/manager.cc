@@ -1,0 +1,400 @@
+#include "lifecycle/manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "lifecycle/warmup.h"
+#include "registry/deployment_spec_json.h"
+
+namespace quiver::lifecycle {
+namespace {
+
+const registry::Actor kActor{"lifecycle-manager", ""};
+
+std::string json_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+LifecycleManager::LifecycleManager(registry::Registry& registry, store::BlobStore& blobs,
+                                   routing::RoutePublisher& routes, metrics::MetricsRegistry* metrics,
+                                   const Clock& clock, ManagerOptions options, serving::BackendLoader loader,
+                                   WarmupDecoder warmup_decoder)
+    : registry_(registry),
+      blobs_(blobs),
+      routes_(routes),
+      metrics_(metrics),
+      clock_(clock),
+      options_(options),
+      loader_(std::move(loader)),
+      warmup_decoder_(std::move(warmup_decoder)) {}
+
+LifecycleManager::~LifecycleManager() { stop(); }
+
+std::map<std::string, LifecycleManager::Desired> LifecycleManager::read_desired() {
+  std::map<std::string, Desired> out;
+  auto revisions = registry_.live_deployments();
+  if (!revisions.is_ok()) {
+    spdlog::error("reading deployments: {}", revisions.status().to_string());
+    std::lock_guard lock(mu_);
+    return desired_;  // keep what we had rather than unloading everything
+  }
+  for (const auto& rev : *revisions) {
+    Desired d;
+    d.revision = rev.revision;
+    auto spec = registry::parse_deployment_spec(rev.spec_json);
+    if (spec.is_ok()) {
+      d.spec = std::move(spec).value();
+    } else {
+      d.parse_error = spec.status().message();
+    }
+    out.emplace(rev.model, std::move(d));
+  }
+  return out;
+}
+
+void LifecycleManager::reconcile_once() {
+  std::lock_guard pass(reconcile_mu_);
+  auto desired = read_desired();
+  {
+    std::lock_guard lock(mu_);
+    desired_ = desired;
+  }
+  // Publish first so a version that just became unwanted stops taking traffic now,
+  // and so status shows loading versions while they load.
+  publish(desired);
+  for (const auto& [model, d] : desired)
+    for (const auto& dv : d.spec.versions) ensure_loaded(model, dv, d.revision);
+  publish(desired);
+  retire_unwanted(desired);
+}
+
+void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVersion& dv, int64_t revision) {
+  const Key key{model, dv.version.version, dv.instances};
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(key);
+    if (it != entries_.end()) {
+      const auto state = it->second.machine.state();
+      if (state != VersionState::kFailed && state != VersionState::kUnloaded && state != VersionState::kDraining)
+        return;
+      if (state == VersionState::kFailed && it->second.requested_by_revision >= revision) return;
+      entries_.erase(it);  // retry a failure for a newer revision; revive a draining one by reloading
+    }
+    Entry e;
+    e.requested_by_revision = revision;
+    entries_.emplace(key, std::move(e));
+  }
+
+  VersionStateMachine machine;
+  const auto started = clock_.now();
+  Result<std::shared_ptr<serving::Servable>> servable = internal_error("not loaded");
+  auto record = registry_.get_version(model, dv.version.version);
+  if (!record.is_ok()) {
+    servable = record.status();
+  } else {
+    servable = load_servable(*record, dv.instances, machine);
+  }
+  const double seconds = std::chrono::duration<double>(clock_.now() - started).count();
+
+  std::lock_guard lock(mu_);
+  Entry& e = entries_[key];
+  if (servable.is_ok()) {
+    e.machine = machine;
+    e.servable = std::move(servable).value();
+    e.load_seconds = seconds;
+    spdlog::info("model '{}' version {} ready in {:.3f}s ({} instance(s))", model, dv.version.version, seconds,
+                 dv.instances);
+  } else {
+    if (machine.state() != VersionState::kFailed) (void)machine.fail(servable.status().message());
+    e.machine = machine;
+    spdlog::error("model '{}' version {} failed to load: {}", model, dv.version.version,
+                  servable.status().message());
+    audit(model, "version.load_failed",
+          "{\"version\":" + std::to_string(dv.version.version) + ",\"error\":" +
+              json_quote(servable.status().message()) + "}");
+  }
+}
+
+Result<std::shared_ptr<serving::Servable>> LifecycleManager::load_servable(const registry::VersionRecord& record,
+                                                                            int instances,
+                                                                            VersionStateMachine& machine) {
+  // Never load from bytes that no longer match their name.
+  QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
+  QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
+  serving::ServableConfig config;
+  config.model = record.model;
+  config.version = record.version;
+  config.framework = record.framework;
+  config.artifact_path = path;
+  config.declared = record.signature;
+  config.instances = instances;
+  config.intra_op_threads = options_.intra_op_threads;
+  QUIVER_ASSIGN_OR_RETURN(auto servable, serving::Servable::load(config, loader_, metrics_));
+  QUIVER_RETURN_IF_ERROR(machine.start_warming());
+
+  std::optional<std::vector<Tensor>> inputs;
+  if (!record.warmup_json.empty() && warmup_decoder_) {
+    QUIVER_ASSIGN_OR_RETURN(auto decoded, warmup_decoder_(record.warmup_json));
+    inputs = std::move(decoded);
+  } else {
+    inputs = synthetic_warmup_inputs(servable->signature());
+  }
+  if (inputs) {
+    for (int i = 0; i < options_.warmup_runs * instances; ++i) {
+      auto out = servable->infer_sync(*inputs);
+      if (!out.is_ok()) {
+        servable->stop();
+        (void)machine.fail("warmup failed: " + out.status().message());
+        return out.status().with_context("warmup");
+      }
+    }
+  }
+  QUIVER_RETURN_IF_ERROR(machine.become_ready());
+  return servable;
+}
+
+void LifecycleManager::publish(const std::map<std::string, Desired>& desired) {
+  auto models = registry_.list_models();
+  auto table = std::make_shared<routing::RouteTable>();
+  std::lock_guard lock(mu_);
+  if (models.is_ok()) {
+    for (const auto& m : *models) {
+      auto& entry = table->models[m.name];
+      entry.registered.insert(m.versions.begin(), m.versions.end());
+      for (const auto& [alias, v] : m.aliases) entry.aliases.emplace(alias, v);
+    }
+  } else {
+    // Keep the registered view we published last time.
+    for (const auto& [name, entry] : routes_.load()->models) table->models[name] = entry;
+  }
+
+  for (auto it = published_.begin(); it != published_.end();)
+    it = desired.count(it->first) ? std::next(it) : published_.erase(it);
+
+  for (const auto& [model, d] : desired) {
+    if (!d.parse_error.empty()) continue;
+    std::vector<routing::Endpoint> endpoints;
+    bool all_ready = true;
+    for (const auto& dv : d.spec.versions) {
+      auto it = entries_.find(Key{model, dv.version.version, dv.instances});
+      if (it == entries_.end() || it->second.machine.state() != VersionState::kReady) {
+        all_ready = false;
+        table->models[model].pending.insert(dv.version.version);
+        continue;
+      }
+      endpoints.push_back({dv.version.version, it->second.servable});
+    }
+    auto current = published_.find(model);
+    const bool up_to_date = current != published_.end() && current->second->revision() == d.revision;
+    if (all_ready && !up_to_date) {
+      auto route = routing::ModelRoute::build(model, d.revision, d.spec, std::move(endpoints));
+      if (route.is_ok()) {
+        published_[model] = std::move(route).value();
+        spdlog::info("model '{}' now serves revision {}", model, d.revision);
+      } else {
+        spdlog::error("model '{}' revision {}: {}", model, d.revision, route.status().message());
+      }
+    }
+  }
+  for (const auto& [model, route] : published_) table->models[model].route = route;
+  routes_.publish(std::move(table));
+
+  for (const auto& [model, d] : desired) {
+    bool failed = !d.parse_error.empty();
+    for (const auto& dv : d.spec.versions) {
+      auto it = entries_.find(Key{model, dv.version.version, dv.instances});
+      failed = failed || (it != entries_.end() && it->second.machine.state() == VersionState::kFailed);
+    }
+    if (failed && failure_reported_[model] != d.revision) {
+      failure_reported_[model] = d.revision;
+      audit(model, "deployment.failed",
+            "{\"revision\":" + std::to_string(d.revision) + ",\"error\":" + json_quote(build_status(model, d).message) +
+                "}");
+    }
+  }
+}
+
+bool LifecycleManager::in_published_route(const Key& key) const {
+  auto it = published_.find(std::get<0>(key));
+  if (it == published_.end()) return false;
+  for (const auto& dv : it->second->spec().versions)
+    if (dv.version.version == std::get<1>(key) && dv.instances == std::get<2>(key)) return true;
+  return false;
+}
+
+void LifecycleManager::retire_unwanted(const std::map<std::string, Desired>& desired) {
+  std::vector<std::shared_ptr<serving::Servable>> to_stop;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      const auto& [model, version, instances] = it->first;
+      bool wanted = false;
+      if (auto d = desired.find(model); d != desired.end())
+        for (const auto& dv : d->second.spec.versions)
+          wanted = wanted || (dv.version.version == version && dv.instances == instances);
+      Entry& e = it->second;
+      if (wanted || in_published_route(it->first)) {
+        ++it;
+        continue;
+      }
+      if (e.machine.state() == VersionState::kReady) (void)e.machine.start_draining();
+      // Draining ends when no route snapshot or request holds the servable any more.
+      const bool drained = !e.servable || (e.servable.use_count() == 1 && e.servable->in_flight() == 0);
+      if ((e.machine.state() == VersionState::kDraining && drained) || e.machine.state() == VersionState::kFailed) {
+        (void)e.machine.unload();
+        if (e.servable) to_stop.push_back(std::move(e.servable));
+        spdlog::info("model '{}' version {} unloaded", model, version);
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& s : to_stop) s->stop();  // outside the lock: joins worker threads
+}
+
+DeploymentStatus LifecycleManager::build_status(const std::string& model, const Desired& d) const {
+  DeploymentStatus st;
+  st.model = model;
+  st.revision = d.revision;
+  auto pub = published_.find(model);
+  const routing::ModelRoute* route = pub == published_.end() ? nullptr : pub->second.get();
+  st.serving_revision = route ? route->revision() : 0;
+
+  uint64_t routed_total = 0;
+  if (route)
+    for (const auto& e : route->endpoints()) routed_total += e.servable->stats().routed();
+
+  bool any_failed = !d.parse_error.empty();
+  bool all_ready = d.parse_error.empty();
+  std::string failures = d.parse_error;
+  for (const auto& dv : d.spec.versions) {
+    VersionStatus vs;
+    vs.version = dv.version.version;
+    vs.instances = dv.instances;
+    auto it = entries_.find(Key{model, dv.version.version, dv.instances});
+    vs.state = it == entries_.end() ? "pending" : std::string(version_state_name(it->second.machine.state()));
+    if (it != entries_.end()) {
+      const Entry& e = it->second;
+      vs.error = e.machine.reason();
+      vs.load_seconds = e.load_seconds;
+      if (e.machine.state() == VersionState::kReady && e.servable) {
+        vs.ready_instances = dv.instances;
+        const auto& stats = e.servable->stats();
+        vs.requests = stats.requests();
+        vs.errors = stats.errors();
+        vs.p50_ms = stats.latency_quantile(0.5) * 1e3;
+        vs.p99_ms = stats.latency_quantile(0.99) * 1e3;
+        if (routed_total > 0) vs.observed_share = static_cast<double>(stats.routed()) / routed_total;
+      }
+      if (e.machine.state() == VersionState::kFailed) {
+        any_failed = true;
+        failures += (failures.empty() ? "" : "; ") + std::string("version ") + std::to_string(vs.version) + ": " +
+                    e.machine.reason();
+      }
+    }
+    if (vs.state != "ready") all_ready = false;
+    if (route && route->revision() == d.revision) vs.traffic_share = route->configured_share(vs.version);
+    st.versions.push_back(std::move(vs));
+  }
+  if (any_failed) {
+    st.state = "failed";
+    st.message = failures;
+    if (route && route->revision() != d.revision)
+      st.message += " (revision " + std::to_string(route->revision()) + " keeps serving)";
+  } else if (all_ready && route && route->revision() == d.revision) {
+    st.state = "ready";
+  } else {
+    st.state = "progressing";
+    st.message = "loading versions of revision " + std::to_string(d.revision);
+  }
+  return st;
+}
+
+std::optional<DeploymentStatus> LifecycleManager::status(const std::string& model) const {
+  std::lock_guard lock(mu_);
+  auto it = desired_.find(model);
+  if (it == desired_.end()) return std::nullopt;
+  return build_status(model, it->second);
+}
+
+std::vector<DeploymentStatus> LifecycleManager::all_status() const {
+  std::lock_guard lock(mu_);
+  std::vector<DeploymentStatus> out;
+  for (const auto& [model, d] : desired_) out.push_back(build_status(model, d));
+  return out;
+}
+
+bool LifecycleManager::ready() const {
+  std::lock_guard lock(mu_);
+  for (const auto& [model, d] : desired_)
+    if (!published_.count(model)) return false;
+  return true;
+}
+
+void LifecycleManager::audit(const std::string& model, const std::string& action, const std::string& detail) {
+  if (auto st = registry_.record_event(model, action, detail, kActor); !st.is_ok())
+    spdlog::error("audit {}: {}", action, st.to_string());
+}
+
+void LifecycleManager::start() {
+  std::lock_guard lock(loop_mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void LifecycleManager::notify() {
+  {
+    std::lock_guard lock(loop_mu_);
+    wake_ = true;
+  }
+  loop_cv_.notify_all();
+}
+
+void LifecycleManager::loop() {
+  for (;;) {
+    reconcile_once();
+    std::unique_lock lock(loop_mu_);
+    loop_cv_.wait_for(lock, options_.interval, [this] { return wake_ || stopping_; });
+    if (stopping_) return;
+    wake_ = false;
+  }
+}
+
+void LifecycleManager::stop() {
+  {
+    std::lock_guard lock(loop_mu_);
+    stopping_ = true;
+  }
+  loop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+
+  std::lock_guard pass(reconcile_mu_);
+  std::vector<std::shared_ptr<serving::Servable>> all;
+  {
+    std::lock_guard lock(mu_);
+    routes_.publish(std::make_shared<routing::RouteTable>());
+    published_.clear();
+    for (auto& [key, e] : entries_)
+      if (e.servable) all.push_back(std::move(e.servable));
+    entries_.clear();
+  }
+  for (auto& s : all) s->stop();  // finishes queued requests, then joins
+}
+
+}  // namespace quiver::lifecycle

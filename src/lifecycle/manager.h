@@ -1,0 +1,115 @@
+// LifecycleManager: reconciles desired state (deployments in the registry) with
+// actual state (loaded servables), then publishes a route snapshot that holds only
+// ready versions.
+//
+// Rules it keeps: new versions load and warm before a revision goes live; a revision
+// goes live only when all its versions are ready, so a failed load leaves the
+// previous revision serving; a version that is no longer wanted leaves routing first,
+// drains its in-flight requests, and only then unloads.
+//
+// reconcile_once() is one deterministic step (tests call it directly); start() runs
+// it on a background thread whenever notify() is called, and at a fixed interval.
+//
+// Thread-safety: all public methods may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/deployment_spec.h"
+#include "lifecycle/deployment_status.h"
+#include "lifecycle/version_state.h"
+#include "registry/registry.h"
+#include "routing/route_table.h"
+#include "serving/servable.h"
+#include "store/blob_store.h"
+
+namespace quiver::lifecycle {
+
+// Turns a version's registered warmup request (an OIP JSON body) into input tensors.
+using WarmupDecoder = std::function<Result<std::vector<Tensor>>(const std::string& warmup_json)>;
+
+struct ManagerOptions {
+  int intra_op_threads = 1;
+  int warmup_runs = 1;
+  std::chrono::milliseconds interval{1000};
+};
+
+class LifecycleManager {
+ public:
+  LifecycleManager(registry::Registry& registry, store::BlobStore& blobs, routing::RoutePublisher& routes,
+                   metrics::MetricsRegistry* metrics, const Clock& clock, ManagerOptions options,
+                   serving::BackendLoader loader, WarmupDecoder warmup_decoder);
+  ~LifecycleManager();
+
+  // One reconcile pass: load what is wanted, publish routes, retire what is not.
+  void reconcile_once();
+  void start();
+  void notify();
+  // Stops the loop, then drains and unloads every servable.
+  void stop();
+
+  std::optional<DeploymentStatus> status(const std::string& model) const;
+  std::vector<DeploymentStatus> all_status() const;
+  // Every deployed model has at least one ready version live.
+  bool ready() const;
+
+ private:
+  // A servable is identified by what it was loaded with.
+  using Key = std::tuple<std::string, int64_t, int>;  // model, version, instances
+  struct Entry {
+    VersionStateMachine machine;
+    std::shared_ptr<serving::Servable> servable;
+    int64_t requested_by_revision = 0;  // a failed load is retried only by a newer revision
+    double load_seconds = 0;
+  };
+  struct Desired {
+    int64_t revision = 0;
+    DeploymentSpec spec;
+    std::string parse_error;
+  };
+
+  std::map<std::string, Desired> read_desired();
+  void ensure_loaded(const std::string& model, const DeployedVersion& dv, int64_t revision);
+  Result<std::shared_ptr<serving::Servable>> load_servable(const registry::VersionRecord& record, int instances,
+                                                            VersionStateMachine& machine);
+  void publish(const std::map<std::string, Desired>& desired);
+  void retire_unwanted(const std::map<std::string, Desired>& desired);
+  bool in_published_route(const Key& key) const;
+  DeploymentStatus build_status(const std::string& model, const Desired& d) const;
+  void audit(const std::string& model, const std::string& action, const std::string& detail);
+  void loop();
+
+  registry::Registry& registry_;
+  store::BlobStore& blobs_;
+  routing::RoutePublisher& routes_;
+  metrics::MetricsRegistry* metrics_;
+  const Clock& clock_;
+  ManagerOptions options_;
+  serving::BackendLoader loader_;
+  WarmupDecoder warmup_decoder_;
+
+  std::mutex reconcile_mu_;  // one reconcile pass at a time
+  mutable std::mutex mu_;    // guards everything below; never held while loading
+  std::map<Key, Entry> entries_;
+  std::map<std::string, Desired> desired_;                      // as of the last pass
+  std::map<std::string, std::shared_ptr<const routing::ModelRoute>> published_;
+  std::map<std::string, int64_t> failure_reported_;  // model -> revision whose failure was audited
+
+  std::mutex loop_mu_;
+  std::condition_variable loop_cv_;
+  bool wake_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace quiver::lifecycle

@@ -1,0 +1,108 @@
+#include "registry/migrations.h"
+
+#include <array>
+#include <string>
+
+namespace quiver::registry {
+namespace {
+
+// Timestamps are ISO 8601 UTC text (core/clock.h format_utc). JSON columns hold
+// documents the registry writes itself (metadata, signature, specs, audit detail).
+constexpr std::string_view kInitialSchema = R"sql(
+CREATE TABLE models (
+  name        TEXT PRIMARY KEY NOT NULL,
+  created_at  TEXT NOT NULL
+);
+
+CREATE TABLE versions (
+  model            TEXT NOT NULL REFERENCES models(name),
+  version          INTEGER NOT NULL CHECK (version > 0),
+  framework        TEXT NOT NULL CHECK (framework IN ('torchscript', 'onnx')),
+  artifact_sha256  TEXT NOT NULL,
+  size             INTEGER NOT NULL CHECK (size >= 0),
+  created_at       TEXT NOT NULL,
+  description      TEXT NOT NULL DEFAULT '',
+  metadata         TEXT NOT NULL DEFAULT '{}',
+  signature        TEXT NOT NULL DEFAULT '{}',
+  warmup_json      TEXT NOT NULL DEFAULT '',
+  UNIQUE (model, version)
+);
+
+-- Versions are immutable once registered; enforce it below the API as well.
+CREATE TRIGGER versions_are_immutable BEFORE UPDATE ON versions
+BEGIN
+  SELECT RAISE(ABORT, 'model versions are immutable');
+END;
+
+CREATE TABLE aliases (
+  model       TEXT NOT NULL,
+  alias       TEXT NOT NULL,
+  version     INTEGER NOT NULL,
+  updated_at  TEXT NOT NULL,
+  PRIMARY KEY (model, alias),
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+
+CREATE TABLE deployment_revisions (
+  model       TEXT NOT NULL REFERENCES models(name),
+  revision    INTEGER NOT NULL CHECK (revision > 0),
+  spec_json   TEXT NOT NULL,
+  deleted     INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+  created_at  TEXT NOT NULL,
+  client      TEXT NOT NULL,
+  reason      TEXT NOT NULL,
+  PRIMARY KEY (model, revision)
+);
+
+CREATE TABLE audit_log (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  at           TEXT NOT NULL,
+  model        TEXT NOT NULL,
+  action       TEXT NOT NULL,
+  client       TEXT NOT NULL,
+  reason       TEXT NOT NULL,
+  detail_json  TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_model ON audit_log (model, id);
+)sql";
+
+constexpr std::array kMigrations = {
+    Migration{1, "initial schema: models, versions, aliases, deployment revisions, audit log", kInitialSchema},
+};
+
+Result<int> current_user_version(sqlite::Database& db) {
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement st, db.prepare("PRAGMA user_version"));
+  QUIVER_ASSIGN_OR_RETURN(bool row, st.step());
+  if (!row) return internal_error("registry database: PRAGMA user_version returned nothing");
+  return static_cast<int>(st.int_at(0));
+}
+
+}  // namespace
+
+std::span<const Migration> schema_migrations() { return kMigrations; }
+
+int latest_schema_version() { return static_cast<int>(kMigrations.size()); }
+
+Status apply_migrations(sqlite::Database& db) {
+  QUIVER_ASSIGN_OR_RETURN(int applied, current_user_version(db));
+  if (applied > latest_schema_version())
+    return failed_precondition("registry database has schema version " + std::to_string(applied) +
+                               ", newer than this release supports (" + std::to_string(latest_schema_version()) +
+                               "); upgrade quiver");
+  for (const Migration& m : kMigrations) {
+    if (m.version <= applied) continue;
+    sqlite::Transaction tx(db);
+    QUIVER_RETURN_IF_ERROR(tx.begin());
+    // Re-read inside the write lock: another process may have migrated meanwhile.
+    QUIVER_ASSIGN_OR_RETURN(int now_applied, current_user_version(db));
+    if (m.version <= now_applied) continue;
+    const std::string context = "schema migration " + std::to_string(m.version) + " (" + std::string(m.description) + ")";
+    if (Status st = db.exec(m.sql); !st.is_ok()) return st.with_context(context);
+    if (Status st = db.exec("PRAGMA user_version = " + std::to_string(m.version)); !st.is_ok())
+      return st.with_context(context);
+    QUIVER_RETURN_IF_ERROR(tx.commit());
+  }
+  return Status::ok();
+}
+
+}  // namespace quiver::registry

@@ -1,0 +1,330 @@
+// Registry::open, models, versions and aliases. Deployments and the audit log are in
+// sqlite_registry_deployments.cc.
+#include "registry/sqlite_registry.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <map>
+
+#include "registry/migrations.h"
+#include "registry/signature_json.h"
+
+namespace quiver::registry {
+namespace {
+
+using nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
+
+constexpr const char* kVersionColumns =
+    "model, version, framework, artifact_sha256, size, created_at, description, metadata, signature, warmup_json";
+
+bool looks_like_sha256(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::string version_label(const std::string& model, int64_t version) {
+  return "model '" + model + "' version " + std::to_string(version);
+}
+
+std::string metadata_to_json(const std::map<std::string, std::string>& metadata) {
+  json out = json::object();
+  for (const auto& [k, v] : metadata) out[k] = v;
+  return out.dump();
+}
+
+Result<VersionRecord> version_from_row(const sqlite::Statement& row) {
+  VersionRecord r;
+  r.model = row.text_at(0);
+  r.version = row.int_at(1);
+  r.framework = row.text_at(2);
+  r.artifact_sha256 = row.text_at(3);
+  r.size = static_cast<uint64_t>(row.int_at(4));
+  r.created_at = row.text_at(5);
+  r.description = row.text_at(6);
+  r.warmup_json = row.text_at(9);
+  // These columns are written only by create_version; a parse failure means the file
+  // was damaged or edited by hand.
+  try {
+    const json metadata = json::parse(row.text_at(7));
+    for (const auto& [k, v] : metadata.items()) r.metadata[k] = v.get<std::string>();
+  } catch (const json::exception& e) {
+    return data_loss("registry row for " + version_label(r.model, r.version) + " has corrupt metadata: " + e.what());
+  }
+  Result<ModelSignature> sig = signature_from_json(row.text_at(8));
+  if (!sig.is_ok())
+    return data_loss("registry row for " + version_label(r.model, r.version) +
+                     " has a corrupt signature: " + sig.status().message());
+  r.signature = std::move(sig).value();
+  return r;
+}
+
+Status validate_new_version(const NewVersion& v) {
+  QUIVER_RETURN_IF_ERROR(validate_model_name(v.model));
+  if (v.version && *v.version <= 0)
+    return invalid_argument("version must be a positive integer, got " + std::to_string(*v.version));
+  if (v.framework != "torchscript" && v.framework != "onnx")
+    return invalid_argument("framework '" + v.framework + "' is not supported; use \"torchscript\" or \"onnx\"");
+  if (!looks_like_sha256(v.artifact_sha256))
+    return invalid_argument("artifact '" + v.artifact_sha256 +
+                            "' is not a sha256 digest (64 lower-case hex characters)");
+  if (v.size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    return invalid_argument("artifact size " + std::to_string(v.size) + " is out of range");
+  for (const auto& [key, unused] : v.metadata)
+    if (key.empty()) return invalid_argument("metadata keys must not be empty");
+  QUIVER_RETURN_IF_ERROR(validate_signature(v.signature));
+  if (!v.warmup_json.empty()) {
+    const json warmup = json::parse(v.warmup_json, nullptr, /*allow_exceptions=*/false);
+    if (!warmup.is_object()) return invalid_argument("warmup must be a JSON object (an inference request)");
+  }
+  return Status::ok();
+}
+
+std::optional<int64_t> parse_version_number(const std::string& ref) {
+  if (ref.empty() || !std::all_of(ref.begin(), ref.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(ref.data(), ref.data() + ref.size(), n);
+  if (ec != std::errc() || ptr != ref.data() + ref.size()) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Registry>> Registry::open(const std::filesystem::path& db_path) {
+  return open(db_path, std::make_shared<SystemClock>());
+}
+
+Result<std::unique_ptr<Registry>> Registry::open(const std::filesystem::path& db_path,
+                                                 std::shared_ptr<const Clock> clock) {
+  if (!clock) return invalid_argument("Registry::open: clock must not be null");
+  if (db_path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(db_path.parent_path(), ec);
+    if (ec) return internal_error("cannot create '" + db_path.parent_path().string() + "': " + ec.message());
+  }
+  QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Database> db, sqlite::Database::open(db_path));
+  QUIVER_RETURN_IF_ERROR(apply_migrations(*db));
+  return std::unique_ptr<Registry>(std::make_unique<SqliteRegistry>(std::move(db), std::move(clock)));
+}
+
+// --- helpers shared by both source files ---
+
+std::string SqliteRegistry::now_text() const { return format_utc(clock_->wall_now()); }
+
+Status SqliteRegistry::require_model_locked(const std::string& model) const {
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement st, db_->prepare("SELECT 1 FROM models WHERE name = ?1", model));
+  QUIVER_ASSIGN_OR_RETURN(bool found, st.step());
+  if (!found) return not_found("unknown model '" + model + "'");
+  return Status::ok();
+}
+
+Status SqliteRegistry::append_audit_locked(const std::string& model, std::string_view action,
+                                           const std::string& detail_json, const Actor& actor, const std::string& at) {
+  return db_->run(
+      "INSERT INTO audit_log (at, model, action, client, reason, detail_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", at,
+      model, action, actor.client.empty() ? std::string("unknown") : actor.client, actor.reason,
+      detail_json.empty() ? std::string("{}") : detail_json);
+}
+
+Result<std::optional<VersionRecord>> SqliteRegistry::find_version_locked(const std::string& model,
+                                                                         int64_t version) const {
+  QUIVER_ASSIGN_OR_RETURN(
+      sqlite::Statement st,
+      db_->prepare(std::string("SELECT ") + kVersionColumns + " FROM versions WHERE model = ?1 AND version = ?2", model,
+                   version));
+  QUIVER_ASSIGN_OR_RETURN(bool found, st.step());
+  if (!found) return std::optional<VersionRecord>();
+  QUIVER_ASSIGN_OR_RETURN(VersionRecord record, version_from_row(st));
+  return std::optional<VersionRecord>(std::move(record));
+}
+
+Result<int64_t> SqliteRegistry::resolve_locked(const std::string& model, const std::string& ref) const {
+  QUIVER_RETURN_IF_ERROR(require_model_locked(model));
+  if (ref.empty()) return invalid_argument("empty version reference for model '" + model + "'");
+  if (const auto number = parse_version_number(ref)) {
+    QUIVER_ASSIGN_OR_RETURN(auto record, find_version_locked(model, *number));
+    if (record) return *number;
+    return not_found("model '" + model + "' has no version " + ref);
+  }
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement st,
+                          db_->prepare("SELECT version FROM aliases WHERE model = ?1 AND alias = ?2", model, ref));
+  QUIVER_ASSIGN_OR_RETURN(bool found, st.step());
+  if (!found) return not_found("model '" + model + "' has no version or alias '" + ref + "'");
+  return st.int_at(0);
+}
+
+// --- versions ---
+
+Result<VersionRecord> SqliteRegistry::create_version(const NewVersion& v, const Actor& actor) {
+  QUIVER_RETURN_IF_ERROR(validate_new_version(v));
+  std::lock_guard lock(mu_);
+  sqlite::Transaction tx(*db_);
+  QUIVER_RETURN_IF_ERROR(tx.begin());
+
+  int64_t number = 0;
+  if (v.version) {
+    number = *v.version;
+    QUIVER_ASSIGN_OR_RETURN(auto existing, find_version_locked(v.model, number));
+    if (existing)
+      return already_exists(version_label(v.model, number) +
+                            " already exists; versions are immutable, so register a new version number");
+  } else {
+    QUIVER_ASSIGN_OR_RETURN(sqlite::Statement st,
+                            db_->prepare("SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE model = ?1", v.model));
+    QUIVER_ASSIGN_OR_RETURN(bool row, st.step());
+    if (!row) return internal_error("registry database: MAX(version) returned no row");
+    number = st.int_at(0);
+  }
+
+  const std::string at = now_text();
+  QUIVER_RETURN_IF_ERROR(
+      db_->run("INSERT INTO models (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING", v.model, at));
+  const bool new_model = db_->changes() > 0;
+
+  VersionRecord record;
+  record.model = v.model;
+  record.version = number;
+  record.framework = v.framework;
+  record.artifact_sha256 = v.artifact_sha256;
+  record.size = v.size;
+  record.created_at = at;
+  record.description = v.description;
+  record.metadata = v.metadata;
+  record.signature = v.signature;
+  record.warmup_json = v.warmup_json;
+  QUIVER_RETURN_IF_ERROR(db_->run(std::string("INSERT INTO versions (") + kVersionColumns +
+                                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                  record.model, record.version, record.framework, record.artifact_sha256,
+                                  static_cast<int64_t>(record.size), record.created_at, record.description,
+                                  metadata_to_json(record.metadata), signature_to_json(record.signature),
+                                  record.warmup_json));
+
+  ordered_json detail;
+  detail["version"] = number;
+  detail["framework"] = record.framework;
+  detail["artifact"] = record.artifact_sha256;
+  detail["size"] = record.size;
+  if (new_model) detail["new_model"] = true;
+  QUIVER_RETURN_IF_ERROR(append_audit_locked(v.model, "version.create", detail.dump(), actor, at));
+  QUIVER_RETURN_IF_ERROR(tx.commit());
+  return record;
+}
+
+Result<VersionRecord> SqliteRegistry::get_version(const std::string& model, int64_t version) const {
+  std::lock_guard lock(mu_);
+  QUIVER_RETURN_IF_ERROR(require_model_locked(model));
+  QUIVER_ASSIGN_OR_RETURN(auto record, find_version_locked(model, version));
+  if (!record) return not_found("model '" + model + "' has no version " + std::to_string(version));
+  return std::move(*record);
+}
+
+Result<int64_t> SqliteRegistry::resolve(const std::string& model, const std::string& ref) const {
+  std::lock_guard lock(mu_);
+  return resolve_locked(model, ref);
+}
+
+Result<std::vector<ModelSummary>> SqliteRegistry::list_models() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, ModelSummary> by_name;
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement models, db_->prepare("SELECT name FROM models"));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, models.step());
+    if (!row) break;
+    by_name[models.text_at(0)].name = models.text_at(0);
+  }
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement versions,
+                          db_->prepare("SELECT model, version FROM versions ORDER BY model, version"));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, versions.step());
+    if (!row) break;
+    by_name[versions.text_at(0)].versions.push_back(versions.int_at(1));
+  }
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement aliases, db_->prepare("SELECT model, alias, version FROM aliases"));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, aliases.step());
+    if (!row) break;
+    by_name[aliases.text_at(0)].aliases[aliases.text_at(1)] = aliases.int_at(2);
+  }
+  std::vector<ModelSummary> out;
+  out.reserve(by_name.size());
+  for (auto& [name, summary] : by_name) out.push_back(std::move(summary));
+  return out;
+}
+
+Result<ModelSummary> SqliteRegistry::get_model(const std::string& model) const {
+  std::lock_guard lock(mu_);
+  QUIVER_RETURN_IF_ERROR(require_model_locked(model));
+  ModelSummary summary;
+  summary.name = model;
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement versions,
+                          db_->prepare("SELECT version FROM versions WHERE model = ?1 ORDER BY version", model));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, versions.step());
+    if (!row) break;
+    summary.versions.push_back(versions.int_at(0));
+  }
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement aliases,
+                          db_->prepare("SELECT alias, version FROM aliases WHERE model = ?1", model));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, aliases.step());
+    if (!row) break;
+    summary.aliases[aliases.text_at(0)] = aliases.int_at(1);
+  }
+  return summary;
+}
+
+// --- aliases ---
+
+Status SqliteRegistry::set_alias(const std::string& model, const std::string& alias, int64_t version,
+                                 const Actor& actor) {
+  QUIVER_RETURN_IF_ERROR(validate_alias_name(alias));
+  std::lock_guard lock(mu_);
+  sqlite::Transaction tx(*db_);
+  QUIVER_RETURN_IF_ERROR(tx.begin());
+  QUIVER_RETURN_IF_ERROR(require_model_locked(model));
+  QUIVER_ASSIGN_OR_RETURN(auto target, find_version_locked(model, version));
+  if (!target)
+    return not_found("cannot point alias '" + alias + "' at version " + std::to_string(version) + ": model '" + model +
+                     "' has no version " + std::to_string(version));
+
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement previous,
+                          db_->prepare("SELECT version FROM aliases WHERE model = ?1 AND alias = ?2", model, alias));
+  QUIVER_ASSIGN_OR_RETURN(bool had_previous, previous.step());
+  ordered_json detail;
+  detail["alias"] = alias;
+  detail["version"] = version;
+  detail["previous"] = had_previous ? json(previous.int_at(0)) : json(nullptr);
+
+  const std::string at = now_text();
+  QUIVER_RETURN_IF_ERROR(db_->run(
+      "INSERT INTO aliases (model, alias, version, updated_at) VALUES (?1, ?2, ?3, ?4) "
+      "ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
+      model, alias, version, at));
+  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "alias.set", detail.dump(), actor, at));
+  return tx.commit();
+}
+
+Status SqliteRegistry::delete_alias(const std::string& model, const std::string& alias, const Actor& actor) {
+  std::lock_guard lock(mu_);
+  sqlite::Transaction tx(*db_);
+  QUIVER_RETURN_IF_ERROR(tx.begin());
+  QUIVER_RETURN_IF_ERROR(require_model_locked(model));
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement current,
+                          db_->prepare("SELECT version FROM aliases WHERE model = ?1 AND alias = ?2", model, alias));
+  QUIVER_ASSIGN_OR_RETURN(bool found, current.step());
+  if (!found) return not_found("model '" + model + "' has no alias '" + alias + "'");
+  ordered_json detail;
+  detail["alias"] = alias;
+  detail["version"] = current.int_at(0);
+
+  QUIVER_RETURN_IF_ERROR(db_->run("DELETE FROM aliases WHERE model = ?1 AND alias = ?2", model, alias));
+  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "alias.delete", detail.dump(), actor, now_text()));
+  return tx.commit();
+}
+
+}  // namespace quiver::registry

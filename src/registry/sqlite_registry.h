@@ -1,0 +1,60 @@
+// The SQLite implementation of Registry (registry.h). Internal to the module; users
+// go through Registry::open.
+//
+// Thread-safety: every public method takes mu_; the *_locked helpers expect it held.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/clock.h"
+#include "registry/registry.h"
+#include "registry/sqlite_db.h"
+
+namespace quiver::registry {
+
+class SqliteRegistry final : public Registry {
+ public:
+  SqliteRegistry(std::unique_ptr<sqlite::Database> db, std::shared_ptr<const Clock> clock)
+      : db_(std::move(db)), clock_(std::move(clock)) {}
+
+  Result<VersionRecord> create_version(const NewVersion& v, const Actor& actor) override;
+  Result<VersionRecord> get_version(const std::string& model, int64_t version) const override;
+  Result<int64_t> resolve(const std::string& model, const std::string& ref) const override;
+  Result<std::vector<ModelSummary>> list_models() const override;
+  Result<ModelSummary> get_model(const std::string& model) const override;
+
+  Status set_alias(const std::string& model, const std::string& alias, int64_t version,
+                   const Actor& actor) override;
+  Status delete_alias(const std::string& model, const std::string& alias, const Actor& actor) override;
+
+  Result<Revision> put_deployment(const std::string& model, const std::string& spec_json,
+                                  const Actor& actor) override;
+  Result<Revision> delete_deployment(const std::string& model, const Actor& actor) override;
+  Result<std::optional<Revision>> current_deployment(const std::string& model) const override;
+  Result<std::vector<Revision>> live_deployments() const override;
+  Result<std::vector<Revision>> history(const std::string& model) const override;
+  Result<Revision> get_revision(const std::string& model, int64_t revision) const override;
+
+  Status record_event(const std::string& model, const std::string& action, const std::string& detail_json,
+                      const Actor& actor) override;
+  Result<std::vector<AuditEntry>> audit(const std::string& model, int64_t limit) const override;
+
+ private:
+  std::string now_text() const;
+  // NotFound "unknown model 'x'" unless the model has been registered.
+  Status require_model_locked(const std::string& model) const;
+  Result<std::optional<VersionRecord>> find_version_locked(const std::string& model, int64_t version) const;
+  Result<int64_t> resolve_locked(const std::string& model, const std::string& ref) const;
+  Result<std::optional<Revision>> latest_revision_locked(const std::string& model) const;
+  Status append_audit_locked(const std::string& model, std::string_view action, const std::string& detail_json,
+                             const Actor& actor, const std::string& at);
+
+  mutable std::mutex mu_;
+  std::unique_ptr<sqlite::Database> db_;
+  std::shared_ptr<const Clock> clock_;
+};
+
+}  // namespace quiver::registry

@@ -1,0 +1,76 @@
+// ModelRoute: one model's compiled, immutable routing policy over its ready versions.
+// Built by the lifecycle manager from a deployment spec; read lock-free by requests.
+//
+// Thread-safety: immutable after build(); any number of threads may route().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/deployment_spec.h"
+#include "core/params.h"
+#include "core/status.h"
+#include "routing/route_hash.h"
+#include "routing/route_kind.h"
+
+namespace quiver::serving { class Servable; }
+
+namespace quiver::routing {
+
+struct Endpoint {
+  int64_t version = 0;
+  std::shared_ptr<serving::Servable> servable;
+};
+
+struct RouteDecision {
+  const Endpoint* primary = nullptr;
+  RouteKind kind = RouteKind::kDefault;
+  std::vector<const Endpoint*> shadows;  // mirrored asynchronously, never awaited
+};
+
+class ModelRoute {
+ public:
+  // `endpoints` holds one ready servable per version in spec.versions (any order).
+  // InvalidArgument when the spec names a version that has no endpoint.
+  static Result<std::shared_ptr<const ModelRoute>> build(std::string model, int64_t revision,
+                                                         DeploymentSpec spec, std::vector<Endpoint> endpoints);
+
+  RouteDecision route(const Headers& headers, const Params& params) const;
+  // The endpoint serving `version`, or nullptr.
+  const Endpoint* find(int64_t version) const;
+
+  const std::string& model() const { return model_; }
+  int64_t revision() const { return revision_; }
+  const DeploymentSpec& spec() const { return spec_; }
+  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+  // Configured share of routed traffic (0..1) for `version` by the traffic weights.
+  double configured_share(int64_t version) const;
+
+ private:
+  struct CompiledRule {
+    RuleMatch match;
+    const Endpoint* target;
+  };
+  struct CompiledShadow {
+    const Endpoint* target;
+    double fraction;  // 0..1
+  };
+
+  ModelRoute() = default;
+  const Endpoint* pick_weighted(const Headers& headers, const Params& params, RouteKind& kind) const;
+
+  std::string model_;
+  int64_t revision_ = 0;
+  DeploymentSpec spec_;
+  std::vector<Endpoint> endpoints_;  // spec.versions order; never resized after build
+  std::vector<WeightedChoice> choices_;  // parallel to weighted_targets_
+  std::vector<const Endpoint*> weighted_targets_;
+  std::vector<uint64_t> cumulative_;  // running weight sums for random picks
+  uint64_t total_weight_ = 0;
+  std::vector<CompiledRule> rules_;
+  std::vector<CompiledShadow> shadows_;
+};
+
+}  // namespace quiver::routing

@@ -1,0 +1,71 @@
+#include "serving/servable_stats.h"
+
+#include <cmath>
+
+#include "metrics/metrics_registry.h"
+
+namespace quiver::serving {
+namespace {
+
+// Bucket i holds latencies in [10µs * 1.25^(i-1), 10µs * 1.25^i); bucket 0 below 10µs.
+constexpr double kBase = 10e-6;
+constexpr double kGrowth = 1.25;
+
+int bucket_of(double seconds) {
+  if (seconds < kBase) return 0;
+  const int i = 1 + static_cast<int>(std::log(seconds / kBase) / std::log(kGrowth));
+  return i < 63 ? i : 63;
+}
+
+double bucket_upper(int i) { return kBase * std::pow(kGrowth, i); }
+
+}  // namespace
+
+ServableStats::ServableStats(metrics::MetricsRegistry* metrics, const std::string& model, int64_t version) {
+  if (!metrics) return;
+  const metrics::Labels labels = {{"model", model}, {"version", std::to_string(version)}};
+  m_requests_ = &metrics->counter("quiver_inference_requests_total",
+                                  "Inference requests answered by a model version", labels);
+  m_errors_ = &metrics->counter("quiver_inference_errors_total",
+                                "Inference requests that failed inside a model version", labels);
+  m_latency_ = &metrics->histogram("quiver_inference_latency_seconds",
+                                   "Time from queueing to result, per model version", labels);
+  m_queue_ = &metrics->histogram("quiver_queue_seconds", "Time a request waited in the version's queue", labels);
+  m_compute_ = &metrics->histogram("quiver_compute_seconds", "Time the backend spent on a request", labels);
+}
+
+void ServableStats::record_success(double queue_seconds, double compute_seconds, double total_seconds) {
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  latency_buckets_[bucket_of(total_seconds)].fetch_add(1, std::memory_order_relaxed);
+  if (m_requests_) {
+    m_requests_->inc();
+    m_latency_->observe(total_seconds);
+    m_queue_->observe(queue_seconds);
+    m_compute_->observe(compute_seconds);
+  }
+}
+
+void ServableStats::record_error() {
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  errors_.fetch_add(1, std::memory_order_relaxed);
+  if (m_requests_) {
+    m_requests_->inc();
+    m_errors_->inc();
+  }
+}
+
+double ServableStats::latency_quantile(double q) const {
+  uint64_t total = 0;
+  std::array<uint64_t, kBuckets> snap{};
+  for (int i = 0; i < kBuckets; ++i) total += snap[i] = latency_buckets_[i].load(std::memory_order_relaxed);
+  if (total == 0) return 0;
+  const auto target = static_cast<uint64_t>(std::ceil(q * static_cast<double>(total)));
+  uint64_t seen = 0;
+  for (int i = 0; i < kBuckets; ++i) {
+    seen += snap[i];
+    if (seen >= target) return bucket_upper(i);
+  }
+  return bucket_upper(kBuckets - 1);
+}
+
+}  // namespace quiver::serving

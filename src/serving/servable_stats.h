@@ -1,0 +1,52 @@
+// Per-version request statistics: Prometheus series plus the counters that the
+// deployment status reads (observed traffic share, error counts, latency quantiles).
+//
+// Thread-safety: every method may be called from any thread; recording is lock-free.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace quiver::metrics {
+class MetricsRegistry;
+class Counter;
+class Histogram;
+}  // namespace quiver::metrics
+
+namespace quiver::serving {
+
+class ServableStats {
+ public:
+  // `metrics` may be null (tests); then only the local counters are kept.
+  ServableStats(metrics::MetricsRegistry* metrics, const std::string& model, int64_t version);
+
+  void record_success(double queue_seconds, double compute_seconds, double total_seconds);
+  void record_error();
+  // Counted by the router for the observed traffic share.
+  void record_routed() { routed_.fetch_add(1, std::memory_order_relaxed); }
+
+  uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
+  uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
+  uint64_t routed() const { return routed_.load(std::memory_order_relaxed); }
+  // Approximate latency quantile in seconds from the histogram (0 when empty).
+  double latency_quantile(double q) const;
+
+ private:
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> errors_{0};
+  std::atomic<uint64_t> routed_{0};
+  metrics::Counter* m_requests_ = nullptr;
+  metrics::Counter* m_errors_ = nullptr;
+  metrics::Histogram* m_latency_ = nullptr;
+  metrics::Histogram* m_queue_ = nullptr;
+  metrics::Histogram* m_compute_ = nullptr;
+  // Local log-spaced latency buckets (10 µs .. ~100 s) so status can report
+  // quantiles without reading the Prometheus registry.
+  static constexpr int kBuckets = 64;
+  std::array<std::atomic<uint64_t>, kBuckets> latency_buckets_{};
+};
+
+}  // namespace quiver::serving

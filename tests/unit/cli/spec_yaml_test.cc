@@ -1,0 +1,131 @@
+#include "cli/spec_yaml.h"
+
+#include <gtest/gtest.h>
+
+namespace quiver::cli {
+namespace {
+
+using nlohmann::json;
+
+json must_convert(std::string_view text) {
+  auto converted = yaml_to_json(text, "spec.yaml");
+  EXPECT_TRUE(converted.is_ok()) << converted.status().to_string();
+  return converted.is_ok() ? *converted : json();
+}
+
+TEST(YamlToJsonTest, TypesPlainScalarsAndKeepsQuotedOnesText) {
+  const json doc = must_convert(R"(
+count: 3
+negative: -7
+ratio: 0.25
+exp: 1e3
+hex: 0x1F
+on: true
+off: False
+nothing: ~
+empty:
+word: canary
+quoted_number: "42"
+single_quoted_bool: 'true'
+explicit_text: !!str 12
+)");
+  EXPECT_EQ(doc["count"], json(3));
+  EXPECT_TRUE(doc["count"].is_number_integer());
+  EXPECT_EQ(doc["negative"], json(-7));
+  EXPECT_DOUBLE_EQ(doc["ratio"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(doc["exp"].get<double>(), 1000.0);
+  EXPECT_EQ(doc["hex"], json(31));
+  EXPECT_EQ(doc["on"], json(true));
+  EXPECT_EQ(doc["off"], json(false));
+  EXPECT_TRUE(doc["nothing"].is_null());
+  EXPECT_TRUE(doc["empty"].is_null());
+  EXPECT_EQ(doc["word"], json("canary"));
+  EXPECT_EQ(doc["quoted_number"], json("42"));
+  EXPECT_EQ(doc["single_quoted_bool"], json("true"));
+  EXPECT_EQ(doc["explicit_text"], json("12"));
+}
+
+TEST(YamlToJsonTest, ConvertsNestedMappingsAndLists) {
+  const json doc = must_convert(R"(
+versions:
+  - {version: 3, instances: 2}
+  - version: canary
+    instances: 1
+traffic: [{version: 3, weight: 90}, {version: canary, weight: 10}]
+sticky: {header: x-user-id}
+rules:
+  - match: {header: x-beta, equals: "1"}
+    version: canary
+)");
+  const json expected = json::parse(R"({
+    "versions": [{"version": "3", "instances": 2}, {"version": "canary", "instances": 1}],
+    "traffic": [{"version": "3", "weight": 90}, {"version": "canary", "weight": 10}],
+    "sticky": {"header": "x-user-id"},
+    "rules": [{"match": {"header": "x-beta", "equals": "1"}, "version": "canary"}]
+  })");
+  EXPECT_EQ(doc, expected);
+}
+
+TEST(YamlToJsonTest, VersionValuesStayAsWritten) {
+  const json doc = must_convert("version: 3\nother:\n  version: 04\n  count: 04\n");
+  EXPECT_EQ(doc["version"], json("3"));
+  EXPECT_EQ(doc["other"]["version"], json("04"));
+  EXPECT_EQ(doc["other"]["count"], json(4));
+}
+
+TEST(YamlToJsonTest, TakesJsonDocumentsAsJsonEvenWithTabs) {
+  const json doc = must_convert("{\n\t\"model\": \"m\",\n\t\"traffic\": [{\"version\": 3, \"weight\": 100}]\n}");
+  EXPECT_EQ(doc["model"], json("m"));
+  EXPECT_EQ(doc["traffic"][0]["version"], json(3)) << "JSON numbers are kept as numbers";
+}
+
+TEST(YamlToJsonTest, ReportsWhereTheYamlIsBroken) {
+  auto converted = yaml_to_json("versions:\n  - version: 3\n   bad: [\n", "spec.yaml");
+  ASSERT_FALSE(converted.is_ok());
+  EXPECT_EQ(converted.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(converted.status().message().rfind("spec.yaml:", 0), 0u) << converted.status().message();
+}
+
+TEST(YamlToJsonTest, RejectsDuplicateKeysAndSeveralDocuments) {
+  auto duplicate = yaml_to_json("model: a\nmodel: b\n", "spec.yaml");
+  ASSERT_FALSE(duplicate.is_ok());
+  EXPECT_NE(duplicate.status().message().find("'model' appears twice"), std::string::npos);
+
+  auto two = yaml_to_json("model: a\n---\nmodel: b\n", "spec.yaml");
+  ASSERT_FALSE(two.is_ok());
+  EXPECT_NE(two.status().message().find("2 YAML documents"), std::string::npos);
+}
+
+TEST(SplitDeploymentDocumentTest, TakesTheModelKeyOffTheSpec) {
+  auto doc = split_deployment_document(json{{"model", "resnet"}, {"versions", json::array()}}, "");
+  ASSERT_TRUE(doc.is_ok()) << doc.status().to_string();
+  EXPECT_EQ(doc->model, "resnet");
+  EXPECT_EQ(doc->spec, (json{{"versions", json::array()}}));
+}
+
+TEST(SplitDeploymentDocumentTest, UsesTheModelFlagWhenTheSpecNamesNone) {
+  auto doc = split_deployment_document(json{{"versions", json::array()}}, "bert");
+  ASSERT_TRUE(doc.is_ok());
+  EXPECT_EQ(doc->model, "bert");
+  EXPECT_EQ(doc->spec, (json{{"versions", json::array()}}));
+
+  auto same = split_deployment_document(json{{"model", "bert"}}, "bert");
+  EXPECT_TRUE(same.is_ok());
+}
+
+TEST(SplitDeploymentDocumentTest, RefusesMissingOrConflictingModels) {
+  auto none = split_deployment_document(json{{"versions", json::array()}}, "");
+  ASSERT_FALSE(none.is_ok());
+  EXPECT_NE(none.status().message().find("--model"), std::string::npos);
+
+  auto conflict = split_deployment_document(json{{"model", "a"}}, "b");
+  ASSERT_FALSE(conflict.is_ok());
+  EXPECT_NE(conflict.status().message().find("'a'"), std::string::npos);
+
+  auto not_a_mapping = split_deployment_document(json::array({1, 2}), "m");
+  ASSERT_FALSE(not_a_mapping.is_ok());
+  EXPECT_EQ(not_a_mapping.status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace quiver::cli
