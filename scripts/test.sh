@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds, and runs every test: the GoogleTest unit suites
+# (through ctest) and the black-box end-to-end suite (pytest, real binary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+bash scripts/build.sh
+
+echo "== unit tests"
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300
+
+echo "== end-to-end tests"
+# Debian's interpreter: it is the one with python3-torch, numpy, pytest and requests.
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
