@@ -275,9 +275,14 @@ DeploymentStatus LifecycleManager::build_status(const std::string& model, const 
   const routing::ModelRoute* route = pub == published_.end() ? nullptr : pub->second.get();
   st.serving_revision = route ? route->revision() : 0;
 
+  // Observed shares count requests routed since this route went live.
   uint64_t routed_total = 0;
+  std::map<int64_t, uint64_t> routed;
   if (route)
-    for (const auto& e : route->endpoints()) routed_total += e.servable->stats().routed();
+    for (const auto& e : route->endpoints()) {
+      routed[e.version] = e.servable->stats().routed() - e.routed_baseline;
+      routed_total += routed[e.version];
+    }
 
   bool any_failed = !d.parse_error.empty();
   bool all_ready = d.parse_error.empty();
@@ -299,7 +304,8 @@ DeploymentStatus LifecycleManager::build_status(const std::string& model, const 
         vs.errors = stats.errors();
         vs.p50_ms = stats.latency_quantile(0.5) * 1e3;
         vs.p99_ms = stats.latency_quantile(0.99) * 1e3;
-        if (routed_total > 0) vs.observed_share = static_cast<double>(stats.routed()) / routed_total;
+        if (routed_total > 0 && routed.count(vs.version))
+          vs.observed_share = static_cast<double>(routed[vs.version]) / static_cast<double>(routed_total);
       }
       if (e.machine.state() == VersionState::kFailed) {
         any_failed = true;

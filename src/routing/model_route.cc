@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "routing/rule_match.h"
+#include "serving/servable.h"
 
 namespace quiver::routing {
 
@@ -22,6 +23,7 @@ Result<std::shared_ptr<const ModelRoute>> ModelRoute::build(std::string model, i
       return invalid_argument("version " + std::to_string(dv.version.version) + " of '" + r->model_ +
                               "' has no ready servable");
     r->endpoints_.push_back(*it);
+    r->endpoints_.back().routed_baseline = it->servable->stats().routed();
   }
   auto endpoint_of = [&r](const VersionRef& ref) -> const Endpoint* { return r->find(ref.version); };
 

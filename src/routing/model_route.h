@@ -22,6 +22,9 @@ namespace quiver::routing {
 struct Endpoint {
   int64_t version = 0;
   std::shared_ptr<serving::Servable> servable;
+  // The servable's routed-request count when this route was built, so the observed
+  // traffic share reflects this revision only.
+  uint64_t routed_baseline = 0;
 };
 
 struct RouteDecision {

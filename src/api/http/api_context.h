@@ -6,6 +6,7 @@
 #include "metrics/metrics_registry.h"
 #include "registry/registry.h"
 #include "routing/route_table.h"
+#include "routing/shadow_compare.h"
 #include "store/blob_store.h"
 
 namespace quiver::http {
@@ -18,6 +19,7 @@ struct ApiContext {
   routing::RoutePublisher& routes;
   lifecycle::LifecycleManager& manager;
   metrics::MetricsRegistry& metrics;
+  routing::ShadowTracker& shadows;
 };
 
 // Each registers one endpoint group (one file each).

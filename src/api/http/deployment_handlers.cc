@@ -42,6 +42,12 @@ json deployment_json(ApiContext& ctx, const registry::Revision& rev) {
   j["created_at"] = rev.created_at;
   if (auto st = ctx.manager.status(rev.model)) {
     j["status"] = status_json(*st);
+    json shadows = json::array();
+    for (const auto& p : ctx.shadows.stats(rev.model))
+      shadows.push_back({{"primary", p.primary}, {"shadow", p.shadow}, {"compared", p.compared},
+                         {"errors", p.errors}, {"max_abs_diff", p.max_abs_diff},
+                         {"mean_abs_diff", p.mean_abs_diff}, {"top1_agreement", p.top1_agreement}});
+    j["status"]["shadow"] = shadows;
   } else {
     j["status"] = {{"state", "progressing"}, {"message", "waiting for the lifecycle manager"},
                    {"revision", rev.revision}, {"versions", json::array()}};

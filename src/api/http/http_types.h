@@ -57,7 +57,8 @@ using Responder = std::function<void(HttpResponse)>;
 using Handler = std::function<void(const std::shared_ptr<HttpRequest>&, Responder)>;
 
 // Receives a streamed request body (routes registered with route_upload) without
-// the server buffering it. All calls for one upload come from one thread at a time.
+// the server buffering it. Calls run on a server I/O thread, one at a time per
+// upload, in pieces of up to ~64 KiB: keep them short (a buffered file write is fine).
 // The server destroys the sink without calling finish() when the client disconnects
 // or the body is rejected, so a sink must clean up (e.g. remove a temporary file)
 // in its destructor unless finish() ran. After finish() the sink is kept alive until

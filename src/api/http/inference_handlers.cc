@@ -47,14 +47,36 @@ Result<std::optional<size_t>> binary_header_length(const HttpRequest& req) {
   return std::optional<size_t>(n);
 }
 
-// Runs one request on `endpoint` and answers the client when the result arrives.
-void run_inference(ApiContext& ctx, const std::string& model, const routing::Endpoint& endpoint,
-                   routing::RouteKind kind, InferRequestData request, Responder respond) {
+void count_route(ApiContext& ctx, const std::string& model, int64_t version, routing::RouteKind kind) {
   ctx.metrics
       .counter("quiver_routed_requests_total", "Inference requests by model, version and route kind",
-               {{"model", model}, {"version", std::to_string(endpoint.version)},
+               {{"model", model}, {"version", std::to_string(version)},
                 {"route", std::string(routing::route_kind_name(kind))}})
       .inc();
+}
+
+using Comparisons = std::vector<std::shared_ptr<routing::ShadowComparison>>;
+
+// Mirrors the request to each shadow version. Their results only feed the
+// comparisons; nothing waits for them and their failures are only counted.
+Comparisons start_shadows(ApiContext& ctx, const std::string& model, const routing::RouteDecision& decision,
+                          const std::vector<Tensor>& inputs) {
+  Comparisons comparisons;
+  for (const routing::Endpoint* shadow : decision.shadows) {
+    count_route(ctx, model, shadow->version, routing::RouteKind::kShadow);
+    auto cmp = std::make_shared<routing::ShadowComparison>(ctx.shadows, model, decision.primary->version,
+                                                           shadow->version);
+    shadow->servable->submit(inputs, [cmp](Result<std::vector<Tensor>> r) { cmp->set_shadow(r); });
+    comparisons.push_back(std::move(cmp));
+  }
+  return comparisons;
+}
+
+// Runs one request on `endpoint` and answers the client when the result arrives.
+void run_inference(ApiContext& ctx, const std::string& model, const routing::Endpoint& endpoint,
+                   routing::RouteKind kind, InferRequestData request, Responder respond,
+                   Comparisons comparisons = {}) {
+  count_route(ctx, model, endpoint.version, kind);
   if (kind != routing::RouteKind::kPinned) endpoint.servable->stats().record_routed();
 
   // The callback must not capture the servable (see serving/servable.h on lifetimes).
@@ -62,7 +84,9 @@ void run_inference(ApiContext& ctx, const std::string& model, const routing::End
   auto inputs = state->inputs;  // shares the tensor bytes
   const std::string version = std::to_string(endpoint.version);
   endpoint.servable->submit(
-      std::move(inputs), [state, model, version, respond = std::move(respond)](Result<std::vector<Tensor>> r) {
+      std::move(inputs), [state, model, version, comparisons = std::move(comparisons),
+                          respond = std::move(respond)](Result<std::vector<Tensor>> r) {
+        for (const auto& cmp : comparisons) cmp->set_primary(r);
         if (!r.is_ok()) {
           auto resp = HttpResponse::error(r.status());
           resp.headers.emplace_back(kVersionHeader, version);
@@ -106,7 +130,9 @@ void handle_infer(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Resp
   auto route = table->route_for(model);
   if (!route.is_ok()) return respond(HttpResponse::error(route.status()));
   auto decision = (*route)->route(req->headers, parsed->parameters);
-  run_inference(ctx, model, *decision.primary, decision.kind, std::move(parsed).value(), std::move(respond));
+  auto comparisons = start_shadows(ctx, model, decision, parsed->inputs);
+  run_inference(ctx, model, *decision.primary, decision.kind, std::move(parsed).value(), std::move(respond),
+                std::move(comparisons));
 }
 
 }  // namespace

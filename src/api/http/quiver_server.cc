@@ -14,6 +14,7 @@ struct QuiverServer::Parts {
   std::unique_ptr<store::BlobStore> blobs;
   std::unique_ptr<registry::Registry> registry;
   routing::RoutePublisher routes;
+  std::unique_ptr<routing::ShadowTracker> shadows;
   std::unique_ptr<lifecycle::LifecycleManager> manager;
   std::unique_ptr<ApiContext> ctx;
   std::unique_ptr<HttpServer> http;
@@ -44,8 +45,9 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
       *p->registry, *p->blobs, p->routes, &metrics::default_registry(), p->clock, mo,
       [](const backends::LoadRequest& r) { return backends::load_backend(r); }, decode_warmup);
 
+  p->shadows = std::make_unique<routing::ShadowTracker>(&metrics::default_registry());
   p->ctx = std::make_unique<ApiContext>(
-      ApiContext{*p->registry, *p->blobs, p->routes, *p->manager, metrics::default_registry()});
+      ApiContext{*p->registry, *p->blobs, p->routes, *p->manager, metrics::default_registry(), *p->shadows});
 
   HttpServerOptions ho;
   ho.host = o.host;
