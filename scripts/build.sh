@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Configures and builds build/quiver, the unit tests and the benchmarks (Ninja, ccache).
+# Configures and builds (Ninja, ccache): everything by default, or the targets given
+# (e.g. `scripts/build.sh quiver` for the server binary alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" >/dev/null
-cmake --build build
+if [ $# -gt 0 ]; then
+  cmake --build build --target "$@"
+else
+  cmake --build build
+fi

@@ -9,7 +9,7 @@ PORT="${QUIVER_HTTP_PORT:-8000}"
 export QUIVER_SERVER="http://127.0.0.1:${PORT}"
 
 bash scripts/install-deps.sh
-bash scripts/build.sh
+bash scripts/build.sh quiver
 /usr/bin/python3 scripts/make_example_models.py examples/models >/dev/null
 
 ./build/quiver serve --http-port "$PORT" --grpc-port 0 --data-dir ./quiver-data &
@@ -21,14 +21,14 @@ for _ in $(seq 1 100); do
 done
 
 # Push only once: versions are immutable, so a second run reuses what is there.
-if ! ./build/quiver models --json | grep -q '"name":"iris"'; then
+if ! curl -fsS "$QUIVER_SERVER/v1/models/iris" >/dev/null 2>&1; then
   ./build/quiver push examples/models/iris_v1.pt --model iris \
     --input input:FP32:-1,4 --output probabilities:FP32:-1,3 --description "iris MLP, seed 1"
   ./build/quiver push examples/models/iris_v2.onnx --model iris --description "iris MLP, seed 2" --alias canary
 fi
 ./build/quiver apply -f examples/iris-deployment.yaml --reason "demo"
-for _ in $(seq 1 200); do
-  ./build/quiver status iris --json | grep -q '"state":"ready"' && break
+for _ in $(seq 1 300); do
+  curl -fsS "$QUIVER_SERVER/v2/models/iris/ready" 2>/dev/null | grep -q '"ready":true' && break
   sleep 0.1
 done
 ./build/quiver status iris

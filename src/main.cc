@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "api/http/quiver_server.h"
@@ -11,6 +12,8 @@
 namespace {
 
 int serve(const quiver::http::ServeOptions& options) {
+  // Logs go to stderr: stdout carries only the line with the chosen ports.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("quiver"));
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t signals;
   sigemptyset(&signals);

@@ -26,6 +26,13 @@ std::string text_or(const json* value, std::string_view fallback) {
 
 // Configured traffic per version, from the spec, for servers that send no
 // traffic_share: weights over their sum, else everything to the first version.
+// A spec entry's version number as the server resolved it (aliases resolved), else
+// the reference as written.
+const json* spec_version(const json& entry) {
+  const json* resolved = field(entry, "resolved_version");
+  return resolved != nullptr ? resolved : field(entry, "version");
+}
+
 std::map<std::string, double> configured_shares(const json& spec) {
   std::map<std::string, double> shares;
   const json& traffic = list_or_empty(field(spec, "traffic"));
@@ -36,7 +43,7 @@ std::map<std::string, double> configured_shares(const json& spec) {
   }
   if (total > 0) {
     for (const auto& route : traffic) {
-      const json* version = field(route, "version");
+      const json* version = spec_version(route);
       const json* weight = field(route, "weight");
       if (version == nullptr || weight == nullptr || !weight->is_number()) continue;
       shares[version_text(*version)] += weight->get<double>() / total;
@@ -46,7 +53,7 @@ std::map<std::string, double> configured_shares(const json& spec) {
   const json& versions = list_or_empty(field(spec, "versions"));
   bool first = true;
   for (const auto& entry : versions) {
-    const json* version = field(entry, "version");
+    const json* version = spec_version(entry);
     if (version == nullptr) continue;
     shares[version_text(*version)] = first ? 1.0 : 0.0;
     first = false;
@@ -134,7 +141,7 @@ std::string render_deployment_status(const nlohmann::json& deployment) {
     if (const json* version = field(v, "version")) seen[version_text(*version)] = true;
   }
   for (const auto& entry : list_or_empty(field(deployment, "versions"))) {
-    const json* version = field(entry, "version");
+    const json* version = spec_version(entry);
     if (version == nullptr || seen.count(version_text(*version))) continue;
     versions.push_back(json{{"version", *version}, {"instances", entry.value("instances", json())}});
   }
@@ -168,7 +175,10 @@ std::string render_deployment_status(const nlohmann::json& deployment) {
                         rows);
   }
   out += failures;
-  out += shadow_table(versions);
+  // The server reports shadow pairs at status level; older layouts put them per version.
+  json holders = versions;
+  holders.push_back(json{{"shadow", list_or_empty(field(status, "shadow"))}});
+  out += shadow_table(holders);
   return out;
 }
 

@@ -19,6 +19,7 @@ struct VersionStatus {
   double observed_share = 0;  // of routed requests since it was loaded, 0..1
   uint64_t requests = 0;
   uint64_t errors = 0;
+  double rps = 0;  // over the last ten seconds
   double p50_ms = 0;
   double p99_ms = 0;
 };

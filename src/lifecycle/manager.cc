@@ -302,6 +302,7 @@ DeploymentStatus LifecycleManager::build_status(const std::string& model, const 
         const auto& stats = e.servable->stats();
         vs.requests = stats.requests();
         vs.errors = stats.errors();
+        vs.rps = stats.recent_rps();
         vs.p50_ms = stats.latency_quantile(0.5) * 1e3;
         vs.p99_ms = stats.latency_quantile(0.99) * 1e3;
         if (routed_total > 0 && routed.count(vs.version))

@@ -44,7 +44,8 @@ Result<const Endpoint*> RouteTable::resolve_pinned(std::string_view model, std::
     if (const Endpoint* e = entry->route->find(version)) return e;
   if (entry->pending.count(version))
     return unavailable("model '" + std::string(model) + "' version " + std::to_string(version) +
-                       " is not ready yet");
+                       " is not ready (loading, or failed to load: see GET /v1/deployments/" + std::string(model) +
+                       ")");
   return not_found("model '" + std::string(model) + "' version " + std::to_string(version) +
                    " is registered but not deployed");
 }

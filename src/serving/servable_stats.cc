@@ -1,5 +1,6 @@
 #include "serving/servable_stats.h"
 
+#include <chrono>
 #include <cmath>
 
 #include "metrics/metrics_registry.h"
@@ -19,6 +20,11 @@ int bucket_of(double seconds) {
 
 double bucket_upper(int i) { return kBase * std::pow(kGrowth, i); }
 
+int64_t steady_second() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 ServableStats::ServableStats(metrics::MetricsRegistry* metrics, const std::string& model, int64_t version) {
@@ -34,8 +40,27 @@ ServableStats::ServableStats(metrics::MetricsRegistry* metrics, const std::strin
   m_compute_ = &metrics->histogram("quiver_compute_seconds", "Time the backend spent on a request", labels);
 }
 
+void ServableStats::count_this_second() {
+  const int64_t now = steady_second();
+  const auto slot = static_cast<size_t>(now % kSeconds);
+  int64_t stamp = second_stamp_[slot].load(std::memory_order_relaxed);
+  if (stamp != now && second_stamp_[slot].compare_exchange_strong(stamp, now)) second_count_[slot].store(0);
+  second_count_[slot].fetch_add(1, std::memory_order_relaxed);
+}
+
+double ServableStats::recent_rps() const {
+  const int64_t now = steady_second();
+  uint64_t total = 0;
+  for (int i = 0; i < kSeconds; ++i) {
+    const int64_t stamp = second_stamp_[i].load(std::memory_order_relaxed);
+    if (stamp < now && stamp >= now - 10) total += second_count_[i].load(std::memory_order_relaxed);
+  }
+  return static_cast<double>(total) / 10.0;
+}
+
 void ServableStats::record_success(double queue_seconds, double compute_seconds, double total_seconds) {
   requests_.fetch_add(1, std::memory_order_relaxed);
+  count_this_second();
   latency_buckets_[bucket_of(total_seconds)].fetch_add(1, std::memory_order_relaxed);
   if (m_requests_) {
     m_requests_->inc();
@@ -47,6 +72,7 @@ void ServableStats::record_success(double queue_seconds, double compute_seconds,
 
 void ServableStats::record_error() {
   requests_.fetch_add(1, std::memory_order_relaxed);
+  count_this_second();
   errors_.fetch_add(1, std::memory_order_relaxed);
   if (m_requests_) {
     m_requests_->inc();

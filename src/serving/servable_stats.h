@@ -31,6 +31,8 @@ class ServableStats {
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
   uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
   uint64_t routed() const { return routed_.load(std::memory_order_relaxed); }
+  // Requests per second over the last ten whole seconds.
+  double recent_rps() const;
   // Approximate latency quantile in seconds from the histogram (0 when empty).
   double latency_quantile(double q) const;
 
@@ -45,6 +47,12 @@ class ServableStats {
   metrics::Histogram* m_compute_ = nullptr;
   // Local log-spaced latency buckets (10 µs .. ~100 s) so status can report
   // quantiles without reading the Prometheus registry.
+  void count_this_second();
+  // A ring of per-second request counts, stamped with the second they belong to.
+  // Races at a second's boundary may misplace a request; the rate is for display.
+  static constexpr int kSeconds = 16;
+  std::array<std::atomic<int64_t>, kSeconds> second_stamp_{};
+  std::array<std::atomic<uint64_t>, kSeconds> second_count_{};
   static constexpr int kBuckets = 64;
   std::array<std::atomic<uint64_t>, kBuckets> latency_buckets_{};
 };

@@ -158,16 +158,6 @@ def test_registry_errors_and_rejected_specs_leave_the_deployment_alone(iris, exa
     assert_still_serving(server, expected)
 
 
-def wait_until(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def version_status(deployment, version):
     entries = [v for v in deployment["status"]["versions"] if v["version"] == version]
     assert len(entries) == 1, deployment

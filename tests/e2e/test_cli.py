@@ -137,8 +137,8 @@ def test_push_alias_apply_status_infer_history_rollback(server, cli, example_mod
     expected = server.infer("iris", ROW_INPUTS, version=2).json()["outputs"]
     assert answer["outputs"][0]["name"] == "probabilities" and answer["outputs"][0]["shape"] == [1, 3]
     assert answer["outputs"][0]["data"] == pytest.approx(expected[0]["data"], abs=1e-6)
-    pinned = json.loads(ok(cli("infer", "iris", "--version", "stable", "--input", ROW)))
-    assert pinned["model_version"] == "1"
+    result = cli("infer", "iris", "--version", "stable", "--input", ROW)  # v1 is no longer deployed
+    assert result.returncode != 0 and "not deployed" in single_error_line(result)
 
     # history: newest first, with the reasons given.
     out = ok(cli("history", "iris"))

@@ -118,7 +118,7 @@ bhttp::response<bhttp::string_body> to_message(HttpResponse response, bool keep_
   message.keep_alive(keep_alive);
   if (response.status == 204 || response.status == 304) return message;  // no body by definition
   if (is_head) {
-    message.content_length(response.body.size());  // what a GET would return
+    message.content_length(response.head_content_length.value_or(response.body.size()));  // what a GET would return
   } else {
     message.body() = std::move(response.body);
     message.prepare_payload();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -41,6 +42,9 @@ struct HttpResponse {
   // Extra headers. Content-Length, Transfer-Encoding and Connection are managed by
   // the server and ignored here.
   std::vector<std::pair<std::string, std::string>> headers;
+  // For HEAD answers: the Content-Length a GET would carry, when the handler does not
+  // build the body (e.g. a large blob). Unset: the body's size.
+  std::optional<uint64_t> head_content_length;
 
   static HttpResponse json(int status, std::string body);
   // Status from status_mapping.h; body {"error": "<message>"}.

@@ -74,6 +74,7 @@ json status_json(const lifecycle::DeploymentStatus& s) {
                {"observed_share", v.observed_share},
                {"requests", v.requests},
                {"errors", v.errors},
+               {"rps", v.rps},
                {"p50_ms", v.p50_ms},
                {"p99_ms", v.p99_ms}};
     if (!v.error.empty()) jv["error"] = v.error;

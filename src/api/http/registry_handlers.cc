@@ -100,7 +100,7 @@ void handle_get_blob(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, R
   resp.content_type = "application/octet-stream";
   if (head) {
     auto info = ctx.blobs.stat(sha);
-    if (info.is_ok()) resp.headers.emplace_back("x-quiver-blob-size", std::to_string(info->size));
+    if (info.is_ok()) resp.head_content_length = info->size;
     return respond(std::move(resp));
   }
   std::ifstream in(*path, std::ios::binary);

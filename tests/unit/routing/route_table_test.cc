@@ -135,6 +135,7 @@ TEST(RoutePublisher, ConcurrentPublishAndLoadSeeConsistentSnapshots) {
   std::atomic<bool> done{false};
   std::atomic<int> inconsistent{0}, went_back{0};
   std::atomic<long> loads{0};
+  std::atomic<int> started{0};
 
   auto make = [](int g) {
     auto t = std::make_shared<RouteTable>();
@@ -149,9 +150,14 @@ TEST(RoutePublisher, ConcurrentPublishAndLoadSeeConsistentSnapshots) {
   for (int r = 0; r < kReaders; ++r) {
     readers.emplace_back([&] {
       int64_t last = -1;
+      bool counted = false;
       while (!done.load()) {
         auto t = publisher.load();
         loads.fetch_add(1);
+        if (!counted) {
+          started.fetch_add(1);
+          counted = true;
+        }
         const ModelEntry* e = t->find("m");
         if (!e) continue;  // the initial empty table
         const int64_t g = *e->registered.begin();
@@ -161,6 +167,8 @@ TEST(RoutePublisher, ConcurrentPublishAndLoadSeeConsistentSnapshots) {
       }
     });
   }
+  // Publish only once every reader is running, so reads and writes overlap.
+  while (started.load() < kReaders) std::this_thread::yield();
   for (int g = 0; g < kGenerations; ++g) publisher.publish(make(g));
   done.store(true);
   for (auto& t : readers) t.join();
