@@ -44,7 +44,11 @@ std::vector<Endpoint> endpoints(int n) {
     config.model = "bench";
     config.version = v;
     auto s = quiver::serving::Servable::load(config, loader, nullptr);
-    if (s.is_ok()) out.push_back({v, std::move(s).value()});
+    if (!s.is_ok()) continue;
+    Endpoint e;
+    e.version = v;
+    e.servable = std::move(s).value();
+    out.push_back(std::move(e));
   }
   return out;
 }
@@ -53,8 +57,19 @@ VersionRef ref(int64_t v) { return {std::to_string(v), v}; }
 
 DeploymentSpec spec_with(int versions) {
   DeploymentSpec spec;
-  for (int v = 1; v <= versions; ++v) spec.versions.push_back({ref(v), 1});
+  for (int v = 1; v <= versions; ++v) {
+    quiver::DeployedVersion dv;
+    dv.version = ref(v);
+    spec.versions.push_back(dv);
+  }
   return spec;
+}
+
+void add_weight(DeploymentSpec& spec, int64_t version, uint32_t weight) {
+  quiver::TrafficWeight tw;
+  tw.version = ref(version);
+  tw.weight = weight;
+  spec.traffic.push_back(tw);
 }
 
 std::shared_ptr<const ModelRoute> build(DeploymentSpec spec, int versions) {
@@ -83,7 +98,8 @@ void run(benchmark::State& state, const ModelRoute* route, const Headers& header
 
 void BM_RouteWeightedTwoVersions(benchmark::State& state) {
   auto spec = spec_with(2);
-  spec.traffic = {{ref(1), 90}, {ref(2), 10}};
+  add_weight(spec, 1, 90);
+  add_weight(spec, 2, 10);
   auto route = build(spec, 2);
   run(state, route.get(), request_headers("user-1"), request_params());
 }
@@ -91,7 +107,9 @@ BENCHMARK(BM_RouteWeightedTwoVersions);
 
 void BM_RouteStickyHeaderThreeVersions(benchmark::State& state) {
   auto spec = spec_with(3);
-  spec.traffic = {{ref(1), 50}, {ref(2), 30}, {ref(3), 20}};
+  add_weight(spec, 1, 50);
+  add_weight(spec, 2, 30);
+  add_weight(spec, 3, 20);
   spec.sticky = quiver::StickyConfig{KeySource::kHeader, "x-user-id"};
   auto route = build(spec, 3);
   run(state, route.get(), request_headers("user-8c1d4e7f"), request_params());
@@ -101,11 +119,16 @@ BENCHMARK(BM_RouteStickyHeaderThreeVersions);
 // Five rules that all miss (the worst case for rules), then a weighted pick.
 void BM_RouteFiveRulesThenWeighted(benchmark::State& state) {
   auto spec = spec_with(2);
-  spec.traffic = {{ref(1), 90}, {ref(2), 10}};
+  add_weight(spec, 1, 90);
+  add_weight(spec, 2, 10);
   auto add_rule = [&spec](KeySource source, std::string key, MatchOp op, std::vector<std::string> values,
                           double number) {
     quiver::RouteRule r;
-    r.match = {source, std::move(key), op, std::move(values), number};
+    r.match.source = source;
+    r.match.key = std::move(key);
+    r.match.op = op;
+    r.match.values = std::move(values);
+    r.match.number = number;
     r.version = ref(2);
     spec.rules.push_back(std::move(r));
   };
@@ -121,8 +144,12 @@ BENCHMARK(BM_RouteFiveRulesThenWeighted);
 
 void BM_RouteWeightedWithFullShadow(benchmark::State& state) {
   auto spec = spec_with(3);
-  spec.traffic = {{ref(1), 90}, {ref(2), 10}};
-  spec.shadow = {{ref(3), 100}};
+  add_weight(spec, 1, 90);
+  add_weight(spec, 2, 10);
+  quiver::ShadowTarget shadow;
+  shadow.version = ref(3);
+  shadow.percent = 100;
+  spec.shadow.push_back(shadow);
   auto route = build(spec, 3);
   run(state, route.get(), request_headers("user-1"), request_params());
 }

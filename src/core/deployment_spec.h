@@ -22,10 +22,43 @@ struct VersionRef {
   bool operator==(const VersionRef&) const = default;
 };
 
+// Dynamic batching: requests to one version are merged along the first dimension.
+struct BatchingConfig {
+  int max_batch_size = 1;               // 1: batching off
+  int64_t max_queue_delay_us = 0;       // how long the first request may wait for others
+  std::vector<int> preferred_batch_sizes;  // run as soon as one of these sizes is reached
+  bool operator==(const BatchingConfig&) const = default;
+};
+
+// Where a version's instances run: in the server process (fastest) or in a worker
+// process of its own (a crash or OOM there touches only that version).
+enum class Isolation { kInProcess, kProcess };
+
 struct DeployedVersion {
   VersionRef version;
   int instances = 1;
+  BatchingConfig batching;
+  int max_queue = 1024;       // queued requests beyond this get 429
+  int64_t timeout_ms = 0;     // per-request deadline in the queue; 0: none
+  Isolation isolation = Isolation::kInProcess;
+  int64_t memory_limit_mb = 0;  // per worker process; 0: no limit
   bool operator==(const DeployedVersion&) const = default;
+};
+
+// Health probes and outlier ejection for the deployment's versions.
+struct HealthConfig {
+  int64_t probe_interval_ms = 1000;
+  int failure_threshold = 3;       // consecutive probe failures that eject a version
+  double max_error_rate = 0.5;     // error share over the window that ejects a version
+  int min_requests = 20;           // requests in the window before the error rate counts
+  int64_t window_ms = 10000;
+  bool operator==(const HealthConfig&) const = default;
+};
+
+// Optional response cache: LRU keyed by model, version and input bytes.
+struct CacheConfig {
+  int64_t max_entries = 0;  // 0: off
+  bool operator==(const CacheConfig&) const = default;
 };
 
 struct TrafficWeight {
@@ -72,6 +105,8 @@ struct DeploymentSpec {
   std::optional<StickyConfig> sticky;
   std::vector<RouteRule> rules;  // first match wins
   std::vector<ShadowTarget> shadow;
+  HealthConfig health;
+  CacheConfig cache;
   bool operator==(const DeploymentSpec&) const = default;
 };
 

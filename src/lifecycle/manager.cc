@@ -29,6 +29,15 @@ std::string json_quote(const std::string& s) {
 
 }  // namespace
 
+LifecycleManager::Key LifecycleManager::key_of(const std::string& model, const DeployedVersion& dv) {
+  std::string k = std::to_string(dv.instances) + "/" + std::to_string(dv.batching.max_batch_size) + "/" +
+                  std::to_string(dv.batching.max_queue_delay_us) + "/";
+  for (int p : dv.batching.preferred_batch_sizes) k += std::to_string(p) + ",";
+  k += "/" + std::to_string(dv.max_queue) + "/" + std::to_string(dv.timeout_ms) + "/" +
+       (dv.isolation == Isolation::kProcess ? "process" : "in_process") + "/" + std::to_string(dv.memory_limit_mb);
+  return {model, dv.version.version, k};
+}
+
 LifecycleManager::LifecycleManager(registry::Registry& registry, store::BlobStore& blobs,
                                    routing::RoutePublisher& routes, metrics::MetricsRegistry* metrics,
                                    const Clock& clock, ManagerOptions options, serving::BackendLoader loader,
@@ -83,7 +92,7 @@ void LifecycleManager::reconcile_once() {
 }
 
 void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVersion& dv, int64_t revision) {
-  const Key key{model, dv.version.version, dv.instances};
+  const Key key = key_of(model, dv);
   {
     std::lock_guard lock(mu_);
     auto it = entries_.find(key);
@@ -106,7 +115,7 @@ void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVer
   if (!record.is_ok()) {
     servable = record.status();
   } else {
-    servable = load_servable(*record, dv.instances, machine);
+    servable = load_servable(*record, dv, machine);
   }
   const double seconds = std::chrono::duration<double>(clock_.now() - started).count();
 
@@ -130,8 +139,9 @@ void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVer
 }
 
 Result<std::shared_ptr<serving::Servable>> LifecycleManager::load_servable(const registry::VersionRecord& record,
-                                                                            int instances,
+                                                                            const DeployedVersion& dv,
                                                                             VersionStateMachine& machine) {
+  const int instances = dv.instances;
   // Never load from bytes that no longer match their name.
   QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
   QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
@@ -143,6 +153,11 @@ Result<std::shared_ptr<serving::Servable>> LifecycleManager::load_servable(const
   config.declared = record.signature;
   config.instances = instances;
   config.intra_op_threads = options_.intra_op_threads;
+  config.batching = dv.batching;
+  config.max_queue = static_cast<size_t>(dv.max_queue);
+  config.timeout = std::chrono::milliseconds(dv.timeout_ms);
+  config.isolation = dv.isolation;
+  config.memory_limit_mb = dv.memory_limit_mb;
   QUIVER_ASSIGN_OR_RETURN(auto servable, serving::Servable::load(config, loader_, metrics_));
   QUIVER_RETURN_IF_ERROR(machine.start_warming());
 
@@ -190,7 +205,7 @@ void LifecycleManager::publish(const std::map<std::string, Desired>& desired) {
     std::vector<routing::Endpoint> endpoints;
     bool all_ready = true;
     for (const auto& dv : d.spec.versions) {
-      auto it = entries_.find(Key{model, dv.version.version, dv.instances});
+      auto it = entries_.find(key_of(model, dv));
       if (it == entries_.end() || it->second.machine.state() != VersionState::kReady) {
         all_ready = false;
         table->models[model].pending.insert(dv.version.version);
@@ -216,7 +231,7 @@ void LifecycleManager::publish(const std::map<std::string, Desired>& desired) {
   for (const auto& [model, d] : desired) {
     bool failed = !d.parse_error.empty();
     for (const auto& dv : d.spec.versions) {
-      auto it = entries_.find(Key{model, dv.version.version, dv.instances});
+      auto it = entries_.find(key_of(model, dv));
       failed = failed || (it != entries_.end() && it->second.machine.state() == VersionState::kFailed);
     }
     if (failed && failure_reported_[model] != d.revision) {
@@ -232,7 +247,7 @@ bool LifecycleManager::in_published_route(const Key& key) const {
   auto it = published_.find(std::get<0>(key));
   if (it == published_.end()) return false;
   for (const auto& dv : it->second->spec().versions)
-    if (dv.version.version == std::get<1>(key) && dv.instances == std::get<2>(key)) return true;
+    if (key_of(std::get<0>(key), dv) == key) return true;
   return false;
 }
 
@@ -241,11 +256,10 @@ void LifecycleManager::retire_unwanted(const std::map<std::string, Desired>& des
   {
     std::lock_guard lock(mu_);
     for (auto it = entries_.begin(); it != entries_.end();) {
-      const auto& [model, version, instances] = it->first;
+      const auto& [model, version, config] = it->first;
       bool wanted = false;
       if (auto d = desired.find(model); d != desired.end())
-        for (const auto& dv : d->second.spec.versions)
-          wanted = wanted || (dv.version.version == version && dv.instances == instances);
+        for (const auto& dv : d->second.spec.versions) wanted = wanted || key_of(model, dv) == it->first;
       Entry& e = it->second;
       if (wanted || in_published_route(it->first)) {
         ++it;
@@ -291,7 +305,7 @@ DeploymentStatus LifecycleManager::build_status(const std::string& model, const 
     VersionStatus vs;
     vs.version = dv.version.version;
     vs.instances = dv.instances;
-    auto it = entries_.find(Key{model, dv.version.version, dv.instances});
+    auto it = entries_.find(key_of(model, dv));
     vs.state = it == entries_.end() ? "pending" : std::string(version_state_name(it->second.machine.state()));
     if (it != entries_.end()) {
       const Entry& e = it->second;

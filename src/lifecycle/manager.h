@@ -40,7 +40,7 @@ using WarmupDecoder = std::function<Result<std::vector<Tensor>>(const std::strin
 
 struct ManagerOptions {
   int intra_op_threads = 1;
-  int warmup_runs = 1;
+  int warmup_runs = 3;
   std::chrono::milliseconds interval{1000};
 };
 
@@ -64,8 +64,10 @@ class LifecycleManager {
   bool ready() const;
 
  private:
-  // A servable is identified by what it was loaded with.
-  using Key = std::tuple<std::string, int64_t, int>;  // model, version, instances
+  // A servable is identified by what it was loaded with: a change to any serving
+  // option (instances, batching, isolation, ...) loads a new servable beside the old.
+  using Key = std::tuple<std::string, int64_t, std::string>;  // model, version, config_key()
+  static Key key_of(const std::string& model, const DeployedVersion& dv);
   struct Entry {
     VersionStateMachine machine;
     std::shared_ptr<serving::Servable> servable;
@@ -80,8 +82,8 @@ class LifecycleManager {
 
   std::map<std::string, Desired> read_desired();
   void ensure_loaded(const std::string& model, const DeployedVersion& dv, int64_t revision);
-  Result<std::shared_ptr<serving::Servable>> load_servable(const registry::VersionRecord& record, int instances,
-                                                            VersionStateMachine& machine);
+  Result<std::shared_ptr<serving::Servable>> load_servable(const registry::VersionRecord& record,
+                                                            const DeployedVersion& dv, VersionStateMachine& machine);
   void publish(const std::map<std::string, Desired>& desired);
   void retire_unwanted(const std::map<std::string, Desired>& desired);
   bool in_published_route(const Key& key) const;

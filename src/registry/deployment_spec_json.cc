@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "registry/registry.h"
+#include "registry/serving_options_json.h"
 
 namespace quiver::registry {
 namespace {
@@ -153,7 +154,9 @@ Status parse_versions(const json& doc, DeploymentSpec& spec) {
   for (size_t i = 0; i < list->size(); ++i) {
     const std::string where = indexed("versions", i);
     QUIVER_ASSIGN_OR_RETURN(const json* e, require_object((*list)[i], where, "such as {\"version\": \"3\"}"));
-    QUIVER_RETURN_IF_ERROR(check_fields(*e, {"version", "resolved_version", "instances"}, where));
+    QUIVER_RETURN_IF_ERROR(check_fields(*e, {"version", "resolved_version", "instances", "batching", "max_queue",
+                                             "timeout_ms", "isolation", "memory_limit_mb"},
+                                        where));
     DeployedVersion dv;
     QUIVER_ASSIGN_OR_RETURN(dv.version, parse_ref(*e, where));
     if (e->contains("instances")) {
@@ -163,6 +166,7 @@ Status parse_versions(const json& doc, DeploymentSpec& spec) {
                                 ", not " + (*e)["instances"].dump());
       dv.instances = static_cast<int>(*n);
     }
+    QUIVER_RETURN_IF_ERROR(parse_version_options(*e, where, dv));
     if (!seen.insert(dv.version.ref).second)
       return invalid_argument(where + ": version '" + dv.version.ref + "' is listed twice");
     spec.versions.push_back(std::move(dv));
@@ -354,13 +358,16 @@ ordered_json ref_json(const VersionRef& ref) {
 Result<DeploymentSpec> parse_deployment_spec(std::string_view json_text) {
   QUIVER_ASSIGN_OR_RETURN(json doc, parse_json_without_duplicate_keys(json_text));
   if (!doc.is_object()) return invalid_argument("deployment spec must be a JSON object with a 'versions' list");
-  QUIVER_RETURN_IF_ERROR(check_fields(doc, {"versions", "traffic", "sticky", "rules", "shadow"}, "deployment spec"));
+  QUIVER_RETURN_IF_ERROR(check_fields(doc, {"versions", "traffic", "sticky", "rules", "shadow", "health", "cache"},
+                                      "deployment spec"));
   DeploymentSpec spec;
   QUIVER_RETURN_IF_ERROR(parse_versions(doc, spec));
   if (doc.contains("traffic")) QUIVER_RETURN_IF_ERROR(parse_traffic(doc, spec));
   if (doc.contains("sticky")) QUIVER_RETURN_IF_ERROR(parse_sticky(doc, spec));
   if (doc.contains("rules")) QUIVER_RETURN_IF_ERROR(parse_rules(doc, spec));
   if (doc.contains("shadow")) QUIVER_RETURN_IF_ERROR(parse_shadow(doc, spec));
+  if (doc.contains("health")) QUIVER_RETURN_IF_ERROR(parse_health(doc["health"], spec.health));
+  if (doc.contains("cache")) QUIVER_RETURN_IF_ERROR(parse_cache(doc["cache"], spec.cache));
   return spec;
 }
 
@@ -444,6 +451,7 @@ std::string serialize_deployment_spec(const DeploymentSpec& spec) {
   for (const DeployedVersion& dv : spec.versions) {
     ordered_json e = ref_json(dv.version);
     e["instances"] = dv.instances;
+    write_version_options(dv, e);
     versions.push_back(std::move(e));
   }
   out["versions"] = std::move(versions);
@@ -495,6 +503,7 @@ std::string serialize_deployment_spec(const DeploymentSpec& spec) {
     }
     out["shadow"] = std::move(shadow);
   }
+  write_deployment_options(spec, out);
   return out.dump();
 }
 

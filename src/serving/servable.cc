@@ -31,6 +31,10 @@ Result<std::shared_ptr<Servable>> Servable::load(const ServableConfig& config, c
 Servable::~Servable() { stop(); }
 
 void Servable::submit(std::vector<Tensor> inputs, InferDone done) {
+  enqueue(std::move(inputs), std::move(done), true);
+}
+
+void Servable::enqueue(std::vector<Tensor> inputs, InferDone done, bool counted) {
   if (Status st = check_inputs(signature_, inputs); !st.is_ok()) {
     done(st);
     return;
@@ -48,7 +52,7 @@ void Servable::submit(std::vector<Tensor> inputs, InferDone done) {
       return;
     }
     in_flight_.fetch_add(1);
-    queue_.push_back(Work{std::move(inputs), std::move(done), Clock::now()});
+    queue_.push_back(Work{std::move(inputs), std::move(done), Clock::now(), counted});
   }
   cv_.notify_one();
 }
@@ -56,7 +60,8 @@ void Servable::submit(std::vector<Tensor> inputs, InferDone done) {
 Result<std::vector<Tensor>> Servable::infer_sync(std::vector<Tensor> inputs) {
   std::promise<Result<std::vector<Tensor>>> promise;
   auto future = promise.get_future();
-  submit(std::move(inputs), [&promise](Result<std::vector<Tensor>> r) { promise.set_value(std::move(r)); });
+  enqueue(std::move(inputs), [&promise](Result<std::vector<Tensor>> r) { promise.set_value(std::move(r)); },
+          /*counted=*/false);
   return future.get();
 }
 
@@ -80,7 +85,9 @@ void Servable::worker_loop(size_t instance) {
       result = internal_error(std::string("model raised: ") + e.what());
     }
     const auto finished = Clock::now();
-    if (result.is_ok()) {
+    if (!work.counted) {
+      // warmup or probe: not user traffic
+    } else if (result.is_ok()) {
       stats_.record_success(seconds_between(work.enqueued, started), seconds_between(started, finished),
                             seconds_between(work.enqueued, finished));
     } else {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "core/deployment_spec.h"
 #include "core/signature.h"
 #include "core/status.h"
 #include "core/tensor.h"
@@ -40,7 +41,11 @@ struct ServableConfig {
   ModelSignature declared;
   int instances = 1;
   int intra_op_threads = 1;
-  size_t max_queue = 4096;  // beyond this, submit() answers ResourceExhausted
+  size_t max_queue = 1024;  // beyond this, submit() answers ResourceExhausted
+  BatchingConfig batching;
+  std::chrono::milliseconds timeout{0};  // deadline in the queue; 0: none
+  Isolation isolation = Isolation::kInProcess;
+  int64_t memory_limit_mb = 0;
 };
 
 using InferDone = std::function<void(Result<std::vector<Tensor>>)>;
@@ -66,7 +71,8 @@ class Servable {
   // Checks the inputs against the signature, then queues the work. `done` is called
   // exactly once: inline for a rejected request, otherwise on a worker thread.
   void submit(std::vector<Tensor> inputs, InferDone done);
-  // Blocking convenience for warmup and probes (not for the request path).
+  // Blocking convenience for warmup and probes (not for the request path). Its
+  // requests are not counted in the version's statistics or metrics.
   Result<std::vector<Tensor>> infer_sync(std::vector<Tensor> inputs);
 
   // Queued plus running requests.
@@ -83,7 +89,9 @@ class Servable {
     std::vector<Tensor> inputs;
     InferDone done;
     std::chrono::steady_clock::time_point enqueued;
+    bool counted = true;  // false for warmup and probes
   };
+  void enqueue(std::vector<Tensor> inputs, InferDone done, bool counted);
 
   Servable(ServableConfig config, metrics::MetricsRegistry* metrics);
   void worker_loop(size_t instance);

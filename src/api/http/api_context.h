@@ -2,6 +2,7 @@
 // modules only through this struct, so each endpoint file states its dependencies.
 #pragma once
 
+#include "api/inference/inference_service.h"
 #include "lifecycle/manager.h"
 #include "metrics/metrics_registry.h"
 #include "registry/registry.h"
@@ -20,6 +21,7 @@ struct ApiContext {
   lifecycle::LifecycleManager& manager;
   metrics::MetricsRegistry& metrics;
   routing::ShadowTracker& shadows;
+  api::InferenceService& inference;
 };
 
 // Each registers one endpoint group (one file each).

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http/api_context.h"
+#include "api/inference/inference_service.h"
 #include "api/http/http_server.h"
 #include "api/http/oip_codec.h"
 #include "backends/backend.h"
@@ -47,92 +48,40 @@ Result<std::optional<size_t>> binary_header_length(const HttpRequest& req) {
   return std::optional<size_t>(n);
 }
 
-void count_route(ApiContext& ctx, const std::string& model, int64_t version, routing::RouteKind kind) {
-  ctx.metrics
-      .counter("quiver_routed_requests_total", "Inference requests by model, version and route kind",
-               {{"model", model}, {"version", std::to_string(version)},
-                {"route", std::string(routing::route_kind_name(kind))}})
-      .inc();
-}
-
-using Comparisons = std::vector<std::shared_ptr<routing::ShadowComparison>>;
-
-// Mirrors the request to each shadow version. Their results only feed the
-// comparisons; nothing waits for them and their failures are only counted.
-Comparisons start_shadows(ApiContext& ctx, const std::string& model, const routing::RouteDecision& decision,
-                          const std::vector<Tensor>& inputs) {
-  Comparisons comparisons;
-  for (const routing::Endpoint* shadow : decision.shadows) {
-    count_route(ctx, model, shadow->version, routing::RouteKind::kShadow);
-    auto cmp = std::make_shared<routing::ShadowComparison>(ctx.shadows, model, decision.primary->version,
-                                                           shadow->version);
-    shadow->servable->submit(inputs, [cmp](Result<std::vector<Tensor>> r) { cmp->set_shadow(r); });
-    comparisons.push_back(std::move(cmp));
-  }
-  return comparisons;
-}
-
-// Runs one request on `endpoint` and answers the client when the result arrives.
-void run_inference(ApiContext& ctx, const std::string& model, const routing::Endpoint& endpoint,
-                   routing::RouteKind kind, InferRequestData request, Responder respond,
-                   Comparisons comparisons = {}) {
-  count_route(ctx, model, endpoint.version, kind);
-  if (kind != routing::RouteKind::kPinned) endpoint.servable->stats().record_routed();
-
-  // The callback must not capture the servable (see serving/servable.h on lifetimes).
-  auto state = std::make_shared<InferRequestData>(std::move(request));
-  auto inputs = state->inputs;  // shares the tensor bytes
-  const std::string version = std::to_string(endpoint.version);
-  endpoint.servable->submit(
-      std::move(inputs), [state, model, version, comparisons = std::move(comparisons),
-                          respond = std::move(respond)](Result<std::vector<Tensor>> r) {
-        for (const auto& cmp : comparisons) cmp->set_primary(r);
-        if (!r.is_ok()) {
-          auto resp = HttpResponse::error(r.status());
-          resp.headers.emplace_back(kVersionHeader, version);
-          respond(std::move(resp));
-          return;
-        }
-        auto outputs = std::move(r).value();
-        if (Status st = select_outputs(state->outputs, outputs); !st.is_ok()) {
-          respond(HttpResponse::error(st));
-          return;
-        }
-        auto encoded = encode_infer_response(model, version, state->id, outputs, state->outputs,
-                                             state->binary_output_all);
-        HttpResponse resp;
-        resp.status = 200;
-        resp.body = std::move(encoded.body);
-        if (encoded.json_length) {
-          resp.content_type = "application/octet-stream";
-          resp.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*encoded.json_length));
-        }
-        resp.headers.emplace_back(kVersionHeader, version);
-        respond(std::move(resp));
-      });
-}
-
 void handle_infer(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Responder respond, bool pinned) {
-  const std::string& model = req->path_params.at("model");
   auto json_length = binary_header_length(*req);
   if (!json_length.is_ok()) return respond(HttpResponse::error(json_length.status()));
   auto parsed = parse_infer_request(req->body, *json_length);
   if (!parsed.is_ok())
     return respond(HttpResponse::error(parsed.status().with_context("invalid inference request")));
 
-  auto table = ctx.routes.load();  // pins every servable in it until this request is queued
-  if (pinned) {
-    auto endpoint = table->resolve_pinned(model, req->path_params.at("version"));
-    if (!endpoint.is_ok()) return respond(HttpResponse::error(endpoint.status()));
-    return run_inference(ctx, model, **endpoint, routing::RouteKind::kPinned, std::move(parsed).value(),
-                         std::move(respond));
-  }
-  auto route = table->route_for(model);
-  if (!route.is_ok()) return respond(HttpResponse::error(route.status()));
-  auto decision = (*route)->route(req->headers, parsed->parameters);
-  auto comparisons = start_shadows(ctx, model, decision, parsed->inputs);
-  run_inference(ctx, model, *decision.primary, decision.kind, std::move(parsed).value(), std::move(respond),
-                std::move(comparisons));
+  api::InferCall call;
+  call.model = req->path_params.at("model");
+  if (pinned) call.version = req->path_params.at("version");
+  call.headers = req->headers;
+  call.parameters = parsed->parameters;
+  call.inputs = parsed->inputs;  // shares the tensor bytes with the body
+  auto state = std::make_shared<InferRequestData>(std::move(parsed).value());
+  ctx.inference.infer(std::move(call), [state, model = req->path_params.at("model"),
+                                        respond = std::move(respond)](Result<api::InferOutcome> r, int64_t version) {
+    if (!r.is_ok()) {
+      auto resp = HttpResponse::error(r.status());
+      if (version > 0) resp.headers.emplace_back(kVersionHeader, std::to_string(version));
+      return respond(std::move(resp));
+    }
+    auto outputs = std::move(r->outputs);
+    if (Status st = select_outputs(state->outputs, outputs); !st.is_ok()) return respond(HttpResponse::error(st));
+    const std::string v = std::to_string(version);
+    auto encoded = encode_infer_response(model, v, state->id, outputs, state->outputs, state->binary_output_all);
+    HttpResponse resp;
+    resp.body = std::move(encoded.body);
+    if (encoded.json_length) {
+      resp.content_type = "application/octet-stream";
+      resp.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*encoded.json_length));
+    }
+    resp.headers.emplace_back(kVersionHeader, v);
+    respond(std::move(resp));
+  });
 }
 
 }  // namespace

@@ -15,6 +15,7 @@ struct QuiverServer::Parts {
   std::unique_ptr<registry::Registry> registry;
   routing::RoutePublisher routes;
   std::unique_ptr<routing::ShadowTracker> shadows;
+  std::unique_ptr<api::InferenceService> inference;
   std::unique_ptr<lifecycle::LifecycleManager> manager;
   std::unique_ptr<ApiContext> ctx;
   std::unique_ptr<HttpServer> http;
@@ -46,8 +47,9 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
       [](const backends::LoadRequest& r) { return backends::load_backend(r); }, decode_warmup);
 
   p->shadows = std::make_unique<routing::ShadowTracker>(&metrics::default_registry());
-  p->ctx = std::make_unique<ApiContext>(
-      ApiContext{*p->registry, *p->blobs, p->routes, *p->manager, metrics::default_registry(), *p->shadows});
+  p->inference = std::make_unique<api::InferenceService>(p->routes, *p->shadows, metrics::default_registry());
+  p->ctx = std::make_unique<ApiContext>(ApiContext{*p->registry, *p->blobs, p->routes, *p->manager,
+                                                   metrics::default_registry(), *p->shadows, *p->inference});
 
   HttpServerOptions ho;
   ho.host = o.host;

@@ -21,7 +21,7 @@ struct ServeOptions {
   uint64_t max_body_bytes = 64ull << 20;
   uint64_t max_upload_bytes = 8ull << 30;
   int intra_op_threads = 1;
-  int warmup_runs = 1;
+  int warmup_runs = 3;  // TorchScript's profiling executor optimises after a few runs
 };
 
 class QuiverServer {

@@ -33,6 +33,7 @@ class ManagerTest : public ::testing::Test {
     auto blobs = store::BlobStore::open(dir_.path() / "blobs");
     ASSERT_TRUE(blobs.is_ok()) << blobs.status().to_string();
     blobs_ = std::move(blobs).value();
+    options_.warmup_runs = 1;  // tests that count warmup calls set their own
     manager_ = make_manager(routes_);
   }
 
@@ -100,7 +101,12 @@ class ManagerTest : public ::testing::Test {
 
   static DeploymentSpec spec_of(std::vector<int64_t> versions, int instances = 1) {
     DeploymentSpec spec;
-    for (int64_t v : versions) spec.versions.push_back({{std::to_string(v), v}, instances});
+    for (int64_t v : versions) {
+      DeployedVersion dv;
+      dv.version = {std::to_string(v), v};
+      dv.instances = instances;
+      spec.versions.push_back(dv);
+    }
     return spec;
   }
 

@@ -19,12 +19,28 @@ VersionRef ref(int64_t v) { return {std::to_string(v), v}; }
 
 DeploymentSpec versions_spec(std::vector<int64_t> versions) {
   DeploymentSpec spec;
-  for (int64_t v : versions) spec.versions.push_back({ref(v), 1});
+  for (int64_t v : versions) {
+    DeployedVersion dv;
+    dv.version = ref(v);
+    spec.versions.push_back(dv);
+  }
   return spec;
 }
 
 void add_traffic(DeploymentSpec& spec, std::vector<std::pair<int64_t, uint32_t>> weights) {
-  for (auto [v, w] : weights) spec.traffic.push_back({ref(v), w});
+  for (auto [v, w] : weights) {
+    TrafficWeight tw;
+    tw.version = ref(v);
+    tw.weight = w;
+    spec.traffic.push_back(tw);
+  }
+}
+
+ShadowTarget shadow_of(int64_t version, double percent) {
+  ShadowTarget t;
+  t.version = ref(version);
+  t.percent = percent;
+  return t;
 }
 
 RouteRule rule(KeySource source, std::string key, MatchOp op, std::vector<std::string> values, int64_t version,
@@ -46,7 +62,10 @@ class ModelRouteTest : public ::testing::Test {
     for (int64_t v = 1; v <= 3; ++v) {
       auto servable = testing::fake_servable("m", v, std::make_shared<testing::FakeBackendControl>());
       ASSERT_NE(servable, nullptr);
-      endpoints_.push_back({v, servable});
+      Endpoint e;
+      e.version = v;
+      e.servable = servable;
+      endpoints_.push_back(e);
     }
   }
 
@@ -289,7 +308,7 @@ TEST_F(ModelRouteTest, RuleTakesPrecedenceOverStickyAndWeights) {
 TEST_F(ModelRouteTest, FullShadowIsAlwaysReturnedAndNeverThePrimary) {
   auto spec = versions_spec({1, 2, 3});
   add_traffic(spec, {{1, 50}, {2, 50}});
-  spec.shadow.push_back({ref(3), 100});
+  spec.shadow.push_back(shadow_of(3, 100));
   auto route = build(spec);
   ASSERT_NE(route, nullptr);
   for (int i = 0; i < 10000; ++i) {
@@ -303,7 +322,7 @@ TEST_F(ModelRouteTest, FullShadowIsAlwaysReturnedAndNeverThePrimary) {
 TEST_F(ModelRouteTest, ShadowOfThePrimaryItselfIsSkipped) {
   auto spec = versions_spec({1, 2});
   add_traffic(spec, {{1, 50}, {2, 50}});
-  spec.shadow.push_back({ref(2), 100});
+  spec.shadow.push_back(shadow_of(2, 100));
   auto route = build(spec);
   ASSERT_NE(route, nullptr);
   int with_shadow = 0;
@@ -322,7 +341,7 @@ TEST_F(ModelRouteTest, ShadowOfThePrimaryItselfIsSkipped) {
 
 TEST_F(ModelRouteTest, PartialShadowLandsNearItsPercent) {
   auto spec = versions_spec({1, 2});
-  spec.shadow.push_back({ref(2), 30});
+  spec.shadow.push_back(shadow_of(2, 30));
   auto route = build(spec);
   ASSERT_NE(route, nullptr);
   int shadowed = 0;
@@ -332,7 +351,7 @@ TEST_F(ModelRouteTest, PartialShadowLandsNearItsPercent) {
 
 TEST_F(ModelRouteTest, ZeroShadowNeverMirrors) {
   auto spec = versions_spec({1, 2});
-  spec.shadow.push_back({ref(2), 0});
+  spec.shadow.push_back(shadow_of(2, 0));
   auto route = build(spec);
   ASSERT_NE(route, nullptr);
   for (int i = 0; i < 10000; ++i) ASSERT_TRUE(route->route({}, {}).shadows.empty());
@@ -348,7 +367,9 @@ TEST_F(ModelRouteTest, BuildRejectsVersionWithoutEndpoint) {
 }
 
 TEST_F(ModelRouteTest, BuildRejectsEndpointWithoutServable) {
-  std::vector<Endpoint> endpoints = {endpoints_[0], {2, nullptr}};
+  Endpoint empty;
+  empty.version = 2;  // no servable
+  std::vector<Endpoint> endpoints = {endpoints_[0], empty};
   auto r = ModelRoute::build("m", 1, versions_spec({1, 2}), endpoints);
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
@@ -367,7 +388,7 @@ TEST_F(ModelRouteTest, BuildRejectsTrafficRuleOrShadowNamingAnUndeployedVersion)
   EXPECT_NE(r2.status().message().find("rule names version 3"), std::string::npos) << r2.status().message();
 
   auto shadow = versions_spec({1});
-  shadow.shadow.push_back({ref(2), 100});
+  shadow.shadow.push_back(shadow_of(2, 100));
   auto r3 = ModelRoute::build("m", 1, shadow, endpoints_);
   EXPECT_EQ(r3.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r3.status().message().find("shadow names version 2"), std::string::npos) << r3.status().message();

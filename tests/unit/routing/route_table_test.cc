@@ -23,10 +23,16 @@ class RouteTableTest : public ::testing::Test {
     for (int64_t v : {1, 2}) {
       auto servable = testing::fake_servable("iris", v, std::make_shared<testing::FakeBackendControl>());
       ASSERT_NE(servable, nullptr);
-      endpoints_.push_back({v, servable});
+      Endpoint e;
+      e.version = v;
+      e.servable = servable;
+      endpoints_.push_back(e);
     }
     DeploymentSpec spec;
-    spec.versions = {{{"1", 1}, 1}, {{"canary", 2}, 1}};
+    DeployedVersion v1, v2;
+    v1.version = {"1", 1};
+    v2.version = {"canary", 2};
+    spec.versions = {v1, v2};
     auto route = ModelRoute::build("iris", 3, spec, endpoints_);
     ASSERT_TRUE(route.is_ok()) << route.status().to_string();
 
@@ -83,7 +89,7 @@ TEST_F(RouteTableTest, PinnedUnknownModelVersionOrAliasIsNotFound) {
 TEST_F(RouteTableTest, PinnedPendingVersionIsUnavailable) {
   auto by_number = table_.resolve_pinned("iris", "3");
   EXPECT_EQ(by_number.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(by_number.status().message().find("not ready yet"), std::string::npos);
+  EXPECT_NE(by_number.status().message().find("is not ready"), std::string::npos);
   EXPECT_EQ(table_.resolve_pinned("iris", "next").status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(table_.resolve_pinned("warming", "1").status().code(), StatusCode::kUnavailable);
 }
