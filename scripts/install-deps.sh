@@ -18,6 +18,9 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-torch python3-onnx python3-numpy python3-pytest python3-requests
+  python3-grpcio python3-protobuf
+  # the comparison server of the benchmarks (what users write by hand)
+  python3-fastapi python3-uvicorn
   curl
 )
 

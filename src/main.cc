@@ -3,10 +3,13 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <string_view>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "api/http/quiver_server.h"
+#include "backends/backend.h"
+#include "backends/process/worker.h"
 #include "cli/client_commands.h"
 
 namespace {
@@ -27,8 +30,8 @@ int serve(const quiver::http::ServeOptions& options) {
     return 1;
   }
   // One line with the chosen ports, for scripts and tests that start on port 0.
-  std::printf("quiver listening http=%s:%u grpc=off data_dir=%s\n", options.host.c_str(),
-              (*server)->http_port(), options.data_dir.c_str());
+  std::printf("quiver listening http=%s:%u grpc=%s:%u data_dir=%s\n", options.host.c_str(),
+              (*server)->http_port(), options.host.c_str(), (*server)->grpc_port(), options.data_dir.c_str());
   std::fflush(stdout);
 
   int sig = 0;
@@ -41,6 +44,11 @@ int serve(const quiver::http::ServeOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `quiver worker --socket-fd N ...`: a model's worker process, started by the server
+  // for `isolation: process`. Hidden from the help: only the server runs it.
+  if (argc >= 2 && std::string_view(argv[1]) == "worker") {
+    return quiver::backends::process::worker_main(argc - 2, argv + 2, quiver::backends::load_backend);
+  }
   CLI::App app{"Quiver: a model server that keeps every version and moves traffic between them"};
   app.require_subcommand(1);
 
@@ -49,7 +57,7 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand("serve", "Run the server");
   serve_cmd->add_option("--host", options.host, "Address to listen on")->capture_default_str();
   serve_cmd->add_option("--http-port", options.http_port, "HTTP port (0 picks a free one)")->capture_default_str();
-  serve_cmd->add_option("--grpc-port", options.grpc_port, "gRPC port")->capture_default_str();
+  serve_cmd->add_option("--grpc-port", options.grpc_port, "gRPC port (0 picks a free one)")->capture_default_str();
   serve_cmd->add_option("--data-dir", data_dir, "Registry and blob store folder")->capture_default_str();
   serve_cmd->add_option("--http-threads", options.http_threads, "I/O threads (0: one per core)");
   serve_cmd->add_option("--max-body-bytes", options.max_body_bytes, "Largest inference body")->capture_default_str();

@@ -2,13 +2,14 @@
 //
 // Made for batches: infer() takes whole tensors whose first dimension may be a batch
 // of rows merged by the dynamic batcher, and must answer row for row. The interface
-// carries only core types (Tensor, Status), so a later out-of-process worker can
-// implement it by forwarding over a socket.
+// carries only core types (Tensor, Status), so that the out-of-process worker
+// (backends/process) implements it by forwarding over a socket.
 //
 // Thread-safety: an instance is used by one thread at a time; a servable owns a pool
 // of instances to run requests in parallel.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -27,6 +28,13 @@ struct LoadRequest {
   // checked against this one when both are present; TorchScript relies on this one.
   ModelSignature declared;
   int intra_op_threads = 1;
+  // Run the instance in its own worker process (backends/process): a crash or an
+  // out-of-memory there takes down only this instance, which restarts by itself.
+  bool isolated = false;
+  // Per worker process, on its data segment (RLIMIT_DATA); 0: no limit. Only with isolated.
+  int64_t memory_limit_mb = 0;
+  // Names the instance in messages, e.g. "model 'iris' version 2".
+  std::string label = {};
 };
 
 class Backend {

@@ -13,6 +13,7 @@ void register_client_commands(CLI::App& app) {
   add_history_command(app);
   add_rollback_command(app);
   add_infer_command(app);
+  add_bench_command(app);
 }
 
 }  // namespace quiver::cli

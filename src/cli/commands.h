@@ -15,5 +15,6 @@ void add_status_command(CLI::App& app);    // deployment_commands.cc
 void add_history_command(CLI::App& app);   // deployment_commands.cc
 void add_rollback_command(CLI::App& app);  // deployment_commands.cc
 void add_infer_command(CLI::App& app);     // infer_command.cc
+void add_bench_command(CLI::App& app);     // bench_command.cc
 
 }  // namespace quiver::cli

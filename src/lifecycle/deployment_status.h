@@ -14,6 +14,8 @@ struct VersionStatus {
   int instances = 0;
   int ready_instances = 0;
   std::string error;  // why it failed, when it did
+  bool ejected = false;        // out of routing after failing health checks
+  std::string ejected_reason;
   double load_seconds = 0;  // time to ready
   double traffic_share = 0;   // configured, 0..1
   double observed_share = 0;  // of routed requests since it was loaded, 0..1

@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <future>
 #include <set>
 
 #include "lifecycle/warmup.h"
+#include "metrics/metrics_registry.h"
 #include "registry/deployment_spec_json.h"
 
 namespace quiver::lifecycle {
@@ -89,6 +91,90 @@ void LifecycleManager::reconcile_once() {
     for (const auto& dv : d.spec.versions) ensure_loaded(model, dv, d.revision);
   publish(desired);
   retire_unwanted(desired);
+  if (check_health(desired)) publish(desired);
+}
+
+bool LifecycleManager::check_health(const std::map<std::string, Desired>& desired) {
+  // Pick what to probe under the lock, probe without it (a probe runs the model).
+  struct Probe {
+    Key key;
+    std::shared_ptr<serving::Servable> servable;
+    std::vector<Tensor> inputs;
+    HealthConfig config;
+  };
+  std::vector<Probe> probes;
+  bool changed = false;
+  const auto now = clock_.now();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [model, d] : desired)
+      for (const auto& dv : d.spec.versions) {
+        auto it = entries_.find(key_of(model, dv));
+        if (it == entries_.end() || it->second.machine.state() != VersionState::kReady) continue;
+        Entry& e = it->second;
+        const auto& stats = e.servable->stats();
+        const auto event = e.health.on_traffic(stats.requests(), stats.errors(), d.spec.health, now);
+        if (event == HealthEvent::kEjected) {
+          changed = true;
+          spdlog::warn("model '{}' version {} ejected: {}", model, dv.version.version, e.health.reason());
+          audit(model, "version.ejected",
+                "{\"version\":" + std::to_string(dv.version.version) + ",\"reason\":" + json_quote(e.health.reason()) +
+                    "}");
+          if (metrics_)
+            metrics_->counter("quiver_ejections_total", "Versions ejected from routing by health checks",
+                              {{"model", model}, {"version", std::to_string(dv.version.version)}}).inc();
+        }
+        if (e.probe_inputs && e.health.probe_due(now, d.spec.health))
+          probes.push_back({it->first, e.servable, *e.probe_inputs, d.spec.health});
+      }
+  }
+  for (auto& p : probes) {
+    // Bounded wait: a hung model counts as a failed probe instead of stalling the loop.
+    auto promise = std::make_shared<std::promise<Result<std::vector<Tensor>>>>();
+    auto future = promise->get_future();
+    p.servable->probe(std::move(p.inputs), [promise](Result<std::vector<Tensor>> r) { promise->set_value(std::move(r)); });
+    const auto timeout = std::chrono::milliseconds(std::max<int64_t>(p.config.probe_interval_ms, 1000));
+    Status result = future.wait_for(timeout) == std::future_status::ready
+                        ? future.get().status()
+                        : deadline_exceeded("probe took longer than " + std::to_string(timeout.count()) + " ms");
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(p.key);
+    if (it == entries_.end()) continue;
+    const auto& model = std::get<0>(p.key);
+    const auto version = std::get<1>(p.key);
+    const auto event = it->second.health.on_probe(result.is_ok(), result.message(), p.config, clock_.now());
+    if (event == HealthEvent::kNone) continue;
+    changed = true;
+    const bool ejected = event == HealthEvent::kEjected;
+    spdlog::warn("model '{}' version {} {}{}", model, version, ejected ? "ejected: " : "re-admitted",
+                 ejected ? it->second.health.reason() : "");
+    audit(model, ejected ? "version.ejected" : "version.readmitted",
+          "{\"version\":" + std::to_string(version) +
+              (ejected ? ",\"reason\":" + json_quote(it->second.health.reason()) : std::string()) + "}");
+    if (metrics_)
+      metrics_->counter(ejected ? "quiver_ejections_total" : "quiver_readmissions_total",
+                        ejected ? "Versions ejected from routing by health checks"
+                                : "Ejected versions re-admitted after recovering",
+                        {{"model", model}, {"version", std::to_string(version)}}).inc();
+  }
+  return changed;
+}
+
+std::set<int64_t> LifecycleManager::ejected_versions(const std::string& model, const Desired& d) const {
+  std::set<int64_t> out;
+  for (const auto& dv : d.spec.versions) {
+    auto it = entries_.find(key_of(model, dv));
+    if (it != entries_.end() && it->second.health.ejected()) out.insert(dv.version.version);
+  }
+  return out;
+}
+
+std::chrono::milliseconds LifecycleManager::loop_interval() const {
+  std::lock_guard lock(mu_);
+  auto interval = options_.interval;
+  for (const auto& [model, d] : desired_)
+    interval = std::min(interval, std::chrono::milliseconds(d.spec.health.probe_interval_ms));
+  return interval;
 }
 
 void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVersion& dv, int64_t revision) {
@@ -98,10 +184,13 @@ void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVer
     auto it = entries_.find(key);
     if (it != entries_.end()) {
       const auto state = it->second.machine.state();
-      if (state != VersionState::kFailed && state != VersionState::kUnloaded && state != VersionState::kDraining)
+      if (state == VersionState::kDraining) {
+        (void)it->second.machine.revive();  // still loaded and warm: take it back
         return;
+      }
+      if (state != VersionState::kFailed && state != VersionState::kUnloaded) return;
       if (state == VersionState::kFailed && it->second.requested_by_revision >= revision) return;
-      entries_.erase(it);  // retry a failure for a newer revision; revive a draining one by reloading
+      entries_.erase(it);  // retry a failure for a newer revision
     }
     Entry e;
     e.requested_by_revision = revision;
@@ -125,6 +214,8 @@ void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVer
     e.machine = machine;
     e.servable = std::move(servable).value();
     e.load_seconds = seconds;
+    e.probe_inputs = std::move(pending_probe_inputs_);
+    pending_probe_inputs_.reset();
     spdlog::info("model '{}' version {} ready in {:.3f}s ({} instance(s))", model, dv.version.version, seconds,
                  dv.instances);
   } else {
@@ -179,6 +270,7 @@ Result<std::shared_ptr<serving::Servable>> LifecycleManager::load_servable(const
     }
   }
   QUIVER_RETURN_IF_ERROR(machine.become_ready());
+  pending_probe_inputs_ = std::move(inputs);
   return servable;
 }
 
@@ -213,10 +305,12 @@ void LifecycleManager::publish(const std::map<std::string, Desired>& desired) {
       }
       endpoints.push_back({dv.version.version, it->second.servable});
     }
+    auto ejected = ejected_versions(model, d);
     auto current = published_.find(model);
-    const bool up_to_date = current != published_.end() && current->second->revision() == d.revision;
+    const bool up_to_date = current != published_.end() && current->second->revision() == d.revision &&
+                            current->second->ejected() == ejected;
     if (all_ready && !up_to_date) {
-      auto route = routing::ModelRoute::build(model, d.revision, d.spec, std::move(endpoints));
+      auto route = routing::ModelRoute::build(model, d.revision, d.spec, std::move(endpoints), std::move(ejected));
       if (route.is_ok()) {
         published_[model] = std::move(route).value();
         spdlog::info("model '{}' now serves revision {}", model, d.revision);
@@ -311,6 +405,8 @@ DeploymentStatus LifecycleManager::build_status(const std::string& model, const 
       const Entry& e = it->second;
       vs.error = e.machine.reason();
       vs.load_seconds = e.load_seconds;
+      vs.ejected = e.health.ejected();
+      vs.ejected_reason = e.health.reason();
       if (e.machine.state() == VersionState::kReady && e.servable) {
         vs.ready_instances = dv.instances;
         const auto& stats = e.servable->stats();
@@ -390,8 +486,9 @@ void LifecycleManager::notify() {
 void LifecycleManager::loop() {
   for (;;) {
     reconcile_once();
+    const auto interval = loop_interval();
     std::unique_lock lock(loop_mu_);
-    loop_cv_.wait_for(lock, options_.interval, [this] { return wake_ || stopping_; });
+    loop_cv_.wait_for(lock, interval, [this] { return wake_ || stopping_; });
     if (stopping_) return;
     wake_ = false;
   }

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -27,6 +28,7 @@
 #include "core/clock.h"
 #include "core/deployment_spec.h"
 #include "lifecycle/deployment_status.h"
+#include "lifecycle/health.h"
 #include "lifecycle/version_state.h"
 #include "registry/registry.h"
 #include "routing/route_table.h"
@@ -73,6 +75,8 @@ class LifecycleManager {
     std::shared_ptr<serving::Servable> servable;
     int64_t requested_by_revision = 0;  // a failed load is retried only by a newer revision
     double load_seconds = 0;
+    std::optional<std::vector<Tensor>> probe_inputs;  // the warmup inputs; none: no probes
+    HealthState health;
   };
   struct Desired {
     int64_t revision = 0;
@@ -86,6 +90,11 @@ class LifecycleManager {
                                                             const DeployedVersion& dv, VersionStateMachine& machine);
   void publish(const std::map<std::string, Desired>& desired);
   void retire_unwanted(const std::map<std::string, Desired>& desired);
+  // Probes ready versions and watches their error rates; true when an ejection or a
+  // re-admission changed what routing should see.
+  bool check_health(const std::map<std::string, Desired>& desired);
+  std::set<int64_t> ejected_versions(const std::string& model, const Desired& d) const;  // mu_ held
+  std::chrono::milliseconds loop_interval() const;
   bool in_published_route(const Key& key) const;
   DeploymentStatus build_status(const std::string& model, const Desired& d) const;
   void audit(const std::string& model, const std::string& action, const std::string& detail);
@@ -106,6 +115,8 @@ class LifecycleManager {
   std::map<std::string, Desired> desired_;                      // as of the last pass
   std::map<std::string, std::shared_ptr<const routing::ModelRoute>> published_;
   std::map<std::string, int64_t> failure_reported_;  // model -> revision whose failure was audited
+  // Handed from load_servable to ensure_loaded (both on the reconcile thread).
+  std::optional<std::vector<Tensor>> pending_probe_inputs_;
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;

@@ -31,6 +31,9 @@ Status VersionStateMachine::become_ready() {
 Status VersionStateMachine::start_draining() {
   return move(VersionState::kReady, VersionState::kReady, VersionState::kReady, VersionState::kDraining);
 }
+Status VersionStateMachine::revive() {
+  return move(VersionState::kDraining, VersionState::kDraining, VersionState::kDraining, VersionState::kReady);
+}
 Status VersionStateMachine::fail(std::string reason) {
   QUIVER_RETURN_IF_ERROR(
       move(VersionState::kLoading, VersionState::kWarming, VersionState::kReady, VersionState::kFailed));

@@ -1,13 +1,15 @@
 // The life of one loaded version (a servable), as an explicit state machine:
 //
 //   loading ──► warming ──► ready ──► draining ──► unloaded
-//      │           │          │
+//      │           │          │  ◄──revive──┘
 //      └───────────┴──────────┴──► failed ──► unloaded
 //
 // loading:  backend instances are being created from the verified artifact.
 // warming:  loaded; warmup requests run; takes no user traffic.
 // ready:    may appear in a route snapshot.
 // draining: removed from routing; in-flight requests finish before it unloads.
+// A draining version that is wanted again (a quick rollback) is revived to ready:
+// its instances are still loaded and warm.
 // failed:   could not load or warm up, or was ejected as broken; `reason` says why.
 //
 // Each transition is a method that refuses (FailedPrecondition) when called from the
@@ -33,6 +35,7 @@ class VersionStateMachine {
   Status start_warming();          // loading -> warming
   Status become_ready();           // warming -> ready
   Status start_draining();         // ready -> draining
+  Status revive();                 // draining -> ready
   Status fail(std::string reason);  // loading | warming | ready -> failed
   Status unload();                 // draining | failed -> unloaded
 

@@ -8,12 +8,14 @@
 namespace quiver::routing {
 
 Result<std::shared_ptr<const ModelRoute>> ModelRoute::build(std::string model, int64_t revision,
-                                                            DeploymentSpec spec, std::vector<Endpoint> endpoints) {
+                                                            DeploymentSpec spec, std::vector<Endpoint> endpoints,
+                                                            std::set<int64_t> ejected) {
   if (spec.versions.empty()) return invalid_argument("deployment of '" + model + "' lists no versions");
   std::shared_ptr<ModelRoute> r(new ModelRoute());
   r->model_ = std::move(model);
   r->revision_ = revision;
   r->spec_ = std::move(spec);
+  r->ejected_ = std::move(ejected);
 
   // Endpoints in spec order, so endpoints_[0] is the default version.
   for (const auto& dv : r->spec_.versions) {
@@ -25,12 +27,24 @@ Result<std::shared_ptr<const ModelRoute>> ModelRoute::build(std::string model, i
     r->endpoints_.push_back(*it);
     r->endpoints_.back().routed_baseline = it->servable->stats().routed();
   }
+  // With no traffic weights the first listed version takes everything; if it is
+  // ejected, the next healthy one in the list does.
+  r->default_ = &r->endpoints_.front();
+  for (const auto& e : r->endpoints_)
+    if (!r->ejected_.count(e.version)) {
+      r->default_ = &e;
+      break;
+    }
   auto endpoint_of = [&r](const VersionRef& ref) -> const Endpoint* { return r->find(ref.version); };
 
+  // Weights of ejected versions count only when every weighted version is ejected.
+  bool any_healthy_weight = false;
+  for (const auto& tw : r->spec_.traffic)
+    any_healthy_weight = any_healthy_weight || (tw.weight > 0 && !r->ejected_.count(tw.version.version));
   for (const auto& tw : r->spec_.traffic) {
     const Endpoint* e = endpoint_of(tw.version);
     if (!e) return invalid_argument("traffic names version " + tw.version.ref + ", which is not deployed");
-    if (tw.weight == 0) continue;
+    if (tw.weight == 0 || (any_healthy_weight && r->ejected_.count(e->version))) continue;
     r->weighted_targets_.push_back(e);
     r->choices_.push_back({static_cast<uint64_t>(e->version), tw.weight});
     r->total_weight_ += tw.weight;
@@ -39,11 +53,13 @@ Result<std::shared_ptr<const ModelRoute>> ModelRoute::build(std::string model, i
   for (const auto& rule : r->spec_.rules) {
     const Endpoint* e = endpoint_of(rule.version);
     if (!e) return invalid_argument("a rule names version " + rule.version.ref + ", which is not deployed");
+    if (r->ejected_.count(e->version)) continue;
     r->rules_.push_back({rule.match, e});
   }
   for (const auto& sh : r->spec_.shadow) {
     const Endpoint* e = endpoint_of(sh.version);
     if (!e) return invalid_argument("shadow names version " + sh.version.ref + ", which is not deployed");
+    if (r->ejected_.count(e->version)) continue;
     r->shadows_.push_back({e, std::clamp(sh.percent, 0.0, 100.0) / 100.0});
   }
   return std::shared_ptr<const ModelRoute>(std::move(r));
@@ -58,7 +74,7 @@ const Endpoint* ModelRoute::find(int64_t version) const {
 const Endpoint* ModelRoute::pick_weighted(const Headers& headers, const Params& params, RouteKind& kind) const {
   if (total_weight_ == 0) {
     kind = RouteKind::kDefault;
-    return &endpoints_.front();
+    return default_;
   }
   if (spec_.sticky) {
     const std::string key = sticky_key(*spec_.sticky, headers, params);
@@ -92,7 +108,7 @@ RouteDecision ModelRoute::route(const Headers& headers, const Params& params) co
 }
 
 double ModelRoute::configured_share(int64_t version) const {
-  if (total_weight_ == 0) return endpoints_.front().version == version ? 1.0 : 0.0;
+  if (total_weight_ == 0) return default_->version == version ? 1.0 : 0.0;
   uint64_t w = 0;
   for (size_t i = 0; i < weighted_targets_.size(); ++i)
     if (weighted_targets_[i]->version == version) w += choices_[i].weight;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,8 +38,13 @@ class ModelRoute {
  public:
   // `endpoints` holds one ready servable per version in spec.versions (any order).
   // InvalidArgument when the spec names a version that has no endpoint.
+  // `ejected` versions (failing health checks) get no routed traffic: their weight
+  // goes to the others in proportion, rules and shadows naming them are skipped. They
+  // still answer pinned requests. If every weighted version is ejected, the weights
+  // stand: trying a sick version beats failing every request.
   static Result<std::shared_ptr<const ModelRoute>> build(std::string model, int64_t revision,
-                                                         DeploymentSpec spec, std::vector<Endpoint> endpoints);
+                                                         DeploymentSpec spec, std::vector<Endpoint> endpoints,
+                                                         std::set<int64_t> ejected = {});
 
   RouteDecision route(const Headers& headers, const Params& params) const;
   // The endpoint serving `version`, or nullptr.
@@ -48,6 +54,7 @@ class ModelRoute {
   int64_t revision() const { return revision_; }
   const DeploymentSpec& spec() const { return spec_; }
   const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+  const std::set<int64_t>& ejected() const { return ejected_; }
   // Configured share of routed traffic (0..1) for `version` by the traffic weights.
   double configured_share(int64_t version) const;
 
@@ -74,6 +81,8 @@ class ModelRoute {
   uint64_t total_weight_ = 0;
   std::vector<CompiledRule> rules_;
   std::vector<CompiledShadow> shadows_;
+  std::set<int64_t> ejected_;
+  const Endpoint* default_ = nullptr;  // into endpoints_
 };
 
 }  // namespace quiver::routing

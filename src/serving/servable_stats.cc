@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <vector>
 
 #include "metrics/metrics_registry.h"
 
@@ -19,6 +20,13 @@ int bucket_of(double seconds) {
 }
 
 double bucket_upper(int i) { return kBase * std::pow(kGrowth, i); }
+
+// Powers of two from 1 to 1024: batch sizes are configured in such steps.
+std::vector<double> batch_size_buckets() {
+  std::vector<double> b;
+  for (double v = 1; v <= 1024; v *= 2) b.push_back(v);
+  return b;
+}
 
 int64_t steady_second() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -38,6 +46,14 @@ ServableStats::ServableStats(metrics::MetricsRegistry* metrics, const std::strin
                                    "Time from queueing to result, per model version", labels);
   m_queue_ = &metrics->histogram("quiver_queue_seconds", "Time a request waited in the version's queue", labels);
   m_compute_ = &metrics->histogram("quiver_compute_seconds", "Time the backend spent on a request", labels);
+  m_batch_rows_ = &metrics->histogram("quiver_batch_size", "Rows per backend call (summed over batched requests)",
+                                      labels, batch_size_buckets());
+  m_batch_requests_ = &metrics->histogram("quiver_batch_requests", "Requests merged into one backend call", labels,
+                                          batch_size_buckets());
+  m_rejected_ = &metrics->counter("quiver_rejected_requests_total",
+                                  "Requests refused because the version's queue was full", labels);
+  m_expired_ = &metrics->counter("quiver_expired_requests_total",
+                                 "Requests dropped unrun because their deadline passed in the queue", labels);
 }
 
 void ServableStats::count_this_second() {
@@ -68,6 +84,24 @@ void ServableStats::record_success(double queue_seconds, double compute_seconds,
     m_queue_->observe(queue_seconds);
     m_compute_->observe(compute_seconds);
   }
+}
+
+void ServableStats::record_batch(int64_t rows, size_t requests) {
+  batches_.fetch_add(1, std::memory_order_relaxed);
+  if (m_batch_rows_) {
+    m_batch_rows_->observe(static_cast<double>(rows));
+    m_batch_requests_->observe(static_cast<double>(requests));
+  }
+}
+
+void ServableStats::record_rejected() {
+  rejected_.fetch_add(1, std::memory_order_relaxed);
+  if (m_rejected_) m_rejected_->inc();
+}
+
+void ServableStats::record_expired() {
+  expired_.fetch_add(1, std::memory_order_relaxed);
+  if (m_expired_) m_expired_->inc();
 }
 
 void ServableStats::record_error() {

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,12 +26,22 @@ class ServableStats {
 
   void record_success(double queue_seconds, double compute_seconds, double total_seconds);
   void record_error();
+  // One backend call that ran `requests` requests with `rows` summed rows.
+  void record_batch(int64_t rows, size_t requests);
+  // Refused because the queue was full (429); not an error of the version.
+  void record_rejected();
+  // Dropped unrun because its deadline passed in the queue (504). Counted apart from
+  // errors: it says the version is overloaded, not that it is broken.
+  void record_expired();
   // Counted by the router for the observed traffic share.
   void record_routed() { routed_.fetch_add(1, std::memory_order_relaxed); }
 
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
   uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
   uint64_t routed() const { return routed_.load(std::memory_order_relaxed); }
+  uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
+  uint64_t expired() const { return expired_.load(std::memory_order_relaxed); }
+  uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
   // Requests per second over the last ten whole seconds.
   double recent_rps() const;
   // Approximate latency quantile in seconds from the histogram (0 when empty).
@@ -40,11 +51,18 @@ class ServableStats {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> errors_{0};
   std::atomic<uint64_t> routed_{0};
+  std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint64_t> expired_{0};
+  std::atomic<uint64_t> batches_{0};
   metrics::Counter* m_requests_ = nullptr;
   metrics::Counter* m_errors_ = nullptr;
   metrics::Histogram* m_latency_ = nullptr;
   metrics::Histogram* m_queue_ = nullptr;
   metrics::Histogram* m_compute_ = nullptr;
+  metrics::Histogram* m_batch_rows_ = nullptr;
+  metrics::Histogram* m_batch_requests_ = nullptr;
+  metrics::Counter* m_rejected_ = nullptr;
+  metrics::Counter* m_expired_ = nullptr;
   // Local log-spaced latency buckets (10 µs .. ~100 s) so status can report
   // quantiles without reading the Prometheus registry.
   void count_this_second();

@@ -29,7 +29,8 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [str(BINARY), "serve", "--host", "127.0.0.1", "--http-port", "0", "--data-dir", str(self.data_dir)]
+            [str(BINARY), "serve", "--host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0",
+             "--data-dir", str(self.data_dir)]
             + self.extra_args,
             stdout=subprocess.PIPE, stderr=log)
         deadline = time.time() + timeout
@@ -40,6 +41,7 @@ class Server:
             if line.startswith("quiver listening"):
                 fields = dict(kv.split("=", 1) for kv in line.split()[2:])
                 self.url = "http://" + fields["http"]
+                self.grpc_target = fields.get("grpc")
                 return self
         raise RuntimeError("server did not print its port")
 

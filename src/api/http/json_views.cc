@@ -78,6 +78,8 @@ json status_json(const lifecycle::DeploymentStatus& s) {
                {"p50_ms", v.p50_ms},
                {"p99_ms", v.p99_ms}};
     if (!v.error.empty()) jv["error"] = v.error;
+    jv["ejected"] = v.ejected;
+    if (v.ejected) jv["ejected_reason"] = v.ejected_reason;
     versions.push_back(std::move(jv));
   }
   return {{"state", s.state},

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <limits>
+
+#include "api/grpc/grpc_server.h"
 #include "api/http/api_context.h"
 #include "api/http/http_server.h"
 #include "api/http/oip_codec.h"
@@ -19,6 +23,7 @@ struct QuiverServer::Parts {
   std::unique_ptr<lifecycle::LifecycleManager> manager;
   std::unique_ptr<ApiContext> ctx;
   std::unique_ptr<HttpServer> http;
+  std::unique_ptr<grpc_api::GrpcServer> grpc;
 };
 
 namespace {
@@ -67,6 +72,17 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   // versions it served before (readiness reports the truth while they load).
   p->manager->start();
   QUIVER_RETURN_IF_ERROR(p->http->start());
+  grpc_api::GrpcServerOptions go;
+  go.host = o.host;
+  go.port = static_cast<uint16_t>(o.grpc_port);
+  // One limit for an inference body, whichever protocol carries it.
+  go.max_message_bytes = static_cast<int>(std::min<uint64_t>(o.max_body_bytes, std::numeric_limits<int>::max()));
+  p->grpc = std::make_unique<grpc_api::GrpcServer>(p->routes, *p->manager, *p->inference);
+  if (Status st = p->grpc->start(go); !st.is_ok()) {
+    p->http->stop();
+    p->manager->stop();
+    return st;
+  }
   return std::unique_ptr<QuiverServer>(new QuiverServer(std::move(p)));
 }
 
@@ -76,8 +92,11 @@ QuiverServer::~QuiverServer() { stop(); }
 
 uint16_t QuiverServer::http_port() const { return parts_->http->port(); }
 
+uint16_t QuiverServer::grpc_port() const { return parts_->grpc->port(); }
+
 void QuiverServer::stop() {
   if (!parts_) return;
+  parts_->grpc->stop();
   parts_->http->stop();
   parts_->manager->stop();
   parts_.reset();

@@ -1,7 +1,8 @@
 // QuiverServer: assembles one serving process from its modules (blob store,
-// registry, lifecycle manager, route snapshot, HTTP frontend) and owns them in the
-// order they must stop: HTTP first (no new requests), then the lifecycle manager
-// (drains and unloads servables), then the registry and store.
+// registry, lifecycle manager, route snapshot, HTTP and gRPC frontends) and owns them
+// in the order they must stop: gRPC and HTTP first (no new requests; in-flight ones
+// finish), then the lifecycle manager (drains and unloads servables), then the
+// registry and store.
 #pragma once
 
 #include <filesystem>
@@ -15,7 +16,7 @@ namespace quiver::http {
 struct ServeOptions {
   std::string host = "0.0.0.0";
   int http_port = 8000;  // 0 picks a free port
-  int grpc_port = 8001;  // accepted for the public CLI; the gRPC frontend is not built yet
+  int grpc_port = 8001;  // 0 picks a free port
   std::filesystem::path data_dir = "./quiver-data";
   int http_threads = 0;  // 0: hardware concurrency
   uint64_t max_body_bytes = 64ull << 20;
@@ -29,6 +30,7 @@ class QuiverServer {
   static Result<std::unique_ptr<QuiverServer>> start(const ServeOptions& options);
   ~QuiverServer();
   uint16_t http_port() const;
+  uint16_t grpc_port() const;
   // Stops accepting, drains in-flight requests and unloads models. Idempotent.
   void stop();
 

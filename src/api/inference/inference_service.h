@@ -1,17 +1,26 @@
 // InferenceService: the one request path shared by every frontend (HTTP, gRPC).
 // It loads the current route snapshot, picks the version (pinned, or routed by the
-// deployment's rules, sticky key and weights), mirrors shadows, queues the request
-// on the chosen servable and reports which version answered.
+// deployment's rules, sticky key and weights), answers from the model's response
+// cache when the deployment enables one, otherwise mirrors shadows, queues the
+// request on the chosen servable and reports which version answered.
+//
+// Deadlines: a request may bound its time in the queue with the parameter
+// "timeout_ms" or the header "x-quiver-timeout-ms" (milliseconds; 0 means none), or
+// a frontend may set InferCall::deadline from its transport; the earliest wins. A
+// request still queued at its deadline fails with DeadlineExceeded (HTTP 504).
+// A cache hit skips shadows: nothing ran, so there is nothing to compare.
 //
 // It never touches the registry or a control-plane lock.
 // Thread-safety: infer() may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "api/inference/response_cache.h"
 #include "core/params.h"
 #include "core/status.h"
 #include "core/tensor.h"
@@ -31,6 +40,8 @@ struct InferCall {
   Headers headers;                     // for rules and sticky keys (names lower-cased)
   Params parameters;                   // the request's parameters, same purpose
   std::vector<Tensor> inputs;
+  // A deadline the transport carries (e.g. gRPC's); combined with "timeout_ms".
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 struct InferOutcome {
@@ -53,6 +64,9 @@ class InferenceService {
 
  private:
   void count_route(const std::string& model, int64_t version, routing::RouteKind kind);
+  void count_cache(const std::string& model, int64_t version, bool hit);
+
+  ResponseCaches caches_;
 
   routing::RoutePublisher& routes_;
   routing::ShadowTracker& shadows_;

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""The baseline Quiver is compared with: a hand-written FastAPI + uvicorn + PyTorch
+server for one TorchScript model, as users commonly write it.
+
+POST /v2/models/{name}/infer takes the same Open Inference Protocol JSON body
+({"inputs": [{"name", "shape", "datatype", "data"}]}) and answers in the same JSON
+shape. One uvicorn worker, torch.no_grad(), and one intra-op thread (Quiver's
+default), so both servers get the same compute.
+
+Usage: fastapi_server.py --model PATH [--name iris] [--host 127.0.0.1] [--port 0]
+Prints "fastapi listening http=HOST:PORT" once the port listens.
+"""
+
+import argparse
+import socket
+import sys
+from typing import Any, List, Optional
+
+import torch
+import uvicorn
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel
+
+
+class InferInput(BaseModel):
+    name: str
+    shape: List[int]
+    datatype: str
+    data: List[Any]
+
+
+class InferRequest(BaseModel):
+    id: Optional[str] = None
+    inputs: List[InferInput]
+
+
+def build_app(model_path, model_name, output_name):
+    model = torch.jit.load(model_path)
+    model.eval()
+    app = FastAPI()
+
+    @app.get("/v2/models/{name}/ready")
+    def ready(name: str):
+        return {"name": name, "ready": name == model_name}
+
+    @app.post("/v2/models/{name}/infer")
+    def infer(name: str, request: InferRequest):
+        if name != model_name:
+            raise HTTPException(status_code=404, detail=f"unknown model '{name}'")
+        if len(request.inputs) != 1 or request.inputs[0].datatype != "FP32":
+            raise HTTPException(status_code=400, detail="expected one FP32 input")
+        given = request.inputs[0]
+        x = torch.tensor(given.data, dtype=torch.float32).reshape(given.shape)
+        with torch.no_grad():
+            y = model(x)
+        answer = {
+            "model_name": model_name,
+            "model_version": "1",
+            "outputs": [{"name": output_name, "shape": list(y.shape), "datatype": "FP32",
+                         "data": y.flatten().tolist()}],
+        }
+        if request.id is not None:
+            answer["id"] = request.id
+        return answer
+
+    return app
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="TorchScript file")
+    parser.add_argument("--name", default="iris")
+    parser.add_argument("--output-name", default="probabilities")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv[1:])
+
+    torch.set_num_threads(1)
+    app = build_app(args.model, args.name, args.output_name)
+    # Bind first so that port 0 works and the chosen port can be printed.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, workers=1)
+    server = uvicorn.Server(config)
+    sock.listen(1024)  # connections that arrive before uvicorn runs wait in the backlog
+    print(f"fastapi listening http={host}:{port}", flush=True)
+    server.run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,180 @@
+#include "api/grpc/grpc_inference_service.h"
+
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/grpc/infer_tensors.h"
+#include "api/http/oip_codec.h"
+#include "api/http/status_mapping.h"
+#include "backends/backend.h"
+#include "serving/servable.h"
+
+namespace quiver::grpc_api {
+namespace {
+
+using inference::ModelMetadataResponse;
+
+grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& status) {
+  return finish(ctx, to_grpc_status(status));
+}
+
+void add_specs(const std::vector<TensorSpec>& specs,
+               google::protobuf::RepeatedPtrField<ModelMetadataResponse::TensorMetadata>& out) {
+  for (const auto& s : specs) {
+    auto* t = out.Add();
+    t->set_name(s.name);
+    t->set_datatype(std::string(datatype_name(s.dtype)));
+    for (int64_t d : s.shape) t->add_shape(d);
+  }
+}
+
+void fill_metadata(const std::string& model, const routing::Endpoint& e, const std::vector<int64_t>& versions,
+                   ModelMetadataResponse& resp) {
+  resp.set_name(model);
+  for (int64_t v : versions) resp.add_versions(std::to_string(v));
+  resp.set_platform(backends::platform_name(e.servable->framework()));
+  add_specs(e.servable->signature().inputs, *resp.mutable_inputs());
+  add_specs(e.servable->signature().outputs, *resp.mutable_outputs());
+}
+
+// gRPC metadata as the router's headers. Keys arrive lower-cased already; binary
+// ("-bin") values and pseudo-headers are not text a rule could match, so they are left out.
+Headers headers_from(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  Headers out;
+  for (const auto& [key, value] : metadata) {
+    std::string name(key.data(), key.size());
+    if (name.empty() || name.front() == ':' || name.ends_with("-bin")) continue;
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.emplace(std::move(name), std::string(value.data(), value.size()));
+  }
+  return out;
+}
+
+// The client's gRPC deadline (wall clock; none is the far future) on the steady
+// clock the request queue uses.
+std::optional<std::chrono::steady_clock::time_point> steady_deadline(std::chrono::system_clock::time_point deadline) {
+  if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
+  const auto left = deadline - std::chrono::system_clock::now();
+  return std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
+}
+
+std::vector<http::RequestedOutput> requested_outputs(const inference::ModelInferRequest& req) {
+  std::vector<http::RequestedOutput> out;
+  for (const auto& o : req.outputs()) out.push_back({o.name(), false});
+  return out;
+}
+
+}  // namespace
+
+grpc::Status to_grpc_status(const Status& status) {
+  if (status.is_ok()) return grpc::Status::OK;
+  return {static_cast<grpc::StatusCode>(http::grpc_code_for(status.code())), status.message()};
+}
+
+grpc::ServerUnaryReactor* GrpcInferenceService::ServerLive(grpc::CallbackServerContext* ctx,
+                                                           const inference::ServerLiveRequest*,
+                                                           inference::ServerLiveResponse* resp) {
+  resp->set_live(true);
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* GrpcInferenceService::ServerReady(grpc::CallbackServerContext* ctx,
+                                                            const inference::ServerReadyRequest*,
+                                                            inference::ServerReadyResponse* resp) {
+  resp->set_ready(manager_.ready());
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(grpc::CallbackServerContext* ctx,
+                                                               const inference::ServerMetadataRequest*,
+                                                               inference::ServerMetadataResponse* resp) {
+  resp->set_name("quiver");
+  resp->set_version("0.1.0");
+  resp->add_extensions("binary_tensor_data");
+  resp->add_extensions("model_repository");
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(grpc::CallbackServerContext* ctx,
+                                                           const inference::ModelReadyRequest* req,
+                                                           inference::ModelReadyResponse* resp) {
+  auto table = routes_.load();
+  const std::string& model = req->name();
+  if (req->version().empty()) {
+    // Unknown models are an error; a known model that is not deployed or not ready
+    // yet is simply not ready.
+    auto route = table->route_for(model);
+    if (!route.is_ok() && route.status().code() == StatusCode::kNotFound && !table->find(model))
+      return finish(ctx, route.status());
+    resp->set_ready(route.is_ok());
+    return finish(ctx, grpc::Status::OK);
+  }
+  if (auto known = table->resolve_ref(model, req->version()); !known.is_ok()) return finish(ctx, known.status());
+  resp->set_ready(table->resolve_pinned(model, req->version()).is_ok());
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* GrpcInferenceService::ModelMetadata(grpc::CallbackServerContext* ctx,
+                                                              const inference::ModelMetadataRequest* req,
+                                                              inference::ModelMetadataResponse* resp) {
+  auto table = routes_.load();
+  const std::string& model = req->name();
+  if (req->version().empty()) {
+    auto route = table->route_for(model);
+    if (!route.is_ok()) return finish(ctx, route.status());
+    std::vector<int64_t> versions;
+    for (const auto& e : (*route)->endpoints()) versions.push_back(e.version);
+    fill_metadata((*route)->model(), (*route)->endpoints().front(), versions, *resp);
+    return finish(ctx, grpc::Status::OK);
+  }
+  auto e = table->resolve_pinned(model, req->version());
+  if (!e.is_ok()) return finish(ctx, e.status());
+  fill_metadata(model, **e, {(*e)->version}, *resp);
+  return finish(ctx, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerContext* ctx,
+                                                           const inference::ModelInferRequest* req,
+                                                           inference::ModelInferResponse* resp) {
+  if (req->model_name().empty()) return finish(ctx, invalid_argument("invalid inference request: model_name is empty"));
+  auto inputs = decode_inputs(*req);
+  if (!inputs.is_ok()) return finish(ctx, inputs.status().with_context("invalid inference request"));
+
+  api::InferCall call;
+  call.model = req->model_name();
+  if (!req->model_version().empty()) call.version = req->model_version();
+  call.headers = headers_from(ctx->client_metadata());
+  call.parameters = decode_parameters(req->parameters());
+  call.inputs = std::move(inputs->tensors);
+  call.deadline = steady_deadline(ctx->deadline());
+
+  // The call (ctx, req, resp) stays alive until Finish, so the callback may use it
+  // from whichever thread completes the request.
+  auto* reactor = ctx->DefaultReactor();
+  inference_.infer(std::move(call), [ctx, req, resp, reactor, typed = inputs->typed](Result<api::InferOutcome> r,
+                                                                                     int64_t version) {
+    if (version > 0) ctx->AddInitialMetadata(kVersionMetadataKey, std::to_string(version));
+    if (!r.is_ok()) return reactor->Finish(to_grpc_status(r.status()));
+    auto outputs = std::move(r->outputs);
+    if (Status st = http::select_outputs(requested_outputs(*req), outputs); !st.is_ok())
+      return reactor->Finish(to_grpc_status(st));
+    resp->set_model_name(req->model_name());
+    resp->set_model_version(std::to_string(version));
+    resp->set_id(req->id());
+    encode_outputs(outputs, typed, *resp);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace quiver::grpc_api

@@ -1,0 +1,58 @@
+// GrpcServer: the gRPC frontend's listener. Serves inference.GRPCInferenceService
+// (api/grpc/grpc_inference_service.h) on one address with gRPC's callback API, so
+// no gRPC thread waits for a model: calls finish from the servables' worker threads.
+//
+// Lifetime: start() once; stop() (or the destructor) stops accepting, waits for
+// in-flight calls to finish, then joins gRPC's threads. The modules passed to the
+// constructor must outlive stop(), and the servables must keep running until stop()
+// returns, since in-flight calls finish only when their model answers.
+// Thread-safety: port() may be called from any thread after start(); start() and
+// stop() from one owning thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace quiver::api { class InferenceService; }
+namespace quiver::lifecycle { class LifecycleManager; }
+namespace quiver::routing { class RoutePublisher; }
+namespace grpc { class Server; }
+
+namespace quiver::grpc_api {
+
+class GrpcInferenceService;
+
+// Largest request or response message, by default; tensors travel inside one message.
+inline constexpr int kDefaultMaxMessageBytes = 64 << 20;
+
+struct GrpcServerOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8001;  // 0 picks a free port
+  int max_message_bytes = kDefaultMaxMessageBytes;
+};
+
+class GrpcServer {
+ public:
+  GrpcServer(routing::RoutePublisher& routes, lifecycle::LifecycleManager& manager, api::InferenceService& inference);
+  ~GrpcServer();
+  GrpcServer(const GrpcServer&) = delete;
+  GrpcServer& operator=(const GrpcServer&) = delete;
+
+  // Binds and starts serving. Unavailable when the address cannot be bound (for
+  // example a port another process holds: the port is never shared).
+  Status start(const GrpcServerOptions& options);
+  // The bound port (the chosen one when started on port 0); 0 before start().
+  uint16_t port() const { return port_; }
+  // Idempotent.
+  void stop();
+
+ private:
+  std::unique_ptr<GrpcInferenceService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace quiver::grpc_api
