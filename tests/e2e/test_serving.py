@@ -1,5 +1,7 @@
 """Foundation: real models registered through the API, served side by side, answering
 like PyTorch does."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -122,3 +124,45 @@ def test_ten_versions_across_three_models(server, example_models):
         assert r.headers["x-quiver-model-version"] == str(version)
         np.testing.assert_allclose(as_array(r.json()["outputs"][0]), torch_forward(models_dir, reference, x),
                                    atol=1e-5, rtol=0)
+
+
+def binary_infer_body(x, binary_output=True):
+    header = {"inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32",
+                          "parameters": {"binary_data_size": x.nbytes}}],
+              "outputs": [{"name": "probabilities", "parameters": {"binary_data": binary_output}}]}
+    head = json.dumps(header).encode()
+    return head + x.astype("<f4").tobytes(), len(head)
+
+
+@pytest.mark.parametrize("framework", ["torchscript", "onnx"])
+def test_binary_tensors_match_pytorch(server, example_models, framework):
+    models_dir, manifest = example_models
+    entry = find_model(manifest, "iris", "v2", framework)
+    reference = find_model(manifest, "iris", "v2", "torchscript")
+    register_example(server, models_dir, entry)
+    server.deploy("iris", {"versions": [{"version": 1}]})
+    x = np.random.default_rng(5).normal(size=(8, 4)).astype(np.float32)
+    expected = torch_forward(models_dir, reference, x)
+
+    body, json_len = binary_infer_body(x)
+    r = server.post("/v2/models/iris/infer", data=body,
+                    headers={"Inference-Header-Content-Length": str(json_len),
+                             "Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    head_len = int(r.headers["Inference-Header-Content-Length"])
+    head = json.loads(r.content[:head_len])
+    out = head["outputs"][0]
+    assert out["parameters"]["binary_data_size"] == 8 * 3 * 4 and "data" not in out
+    got = np.frombuffer(r.content[head_len:], dtype="<f4").reshape(out["shape"])
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+    # Binary input, JSON output.
+    body, json_len = binary_infer_body(x, binary_output=False)
+    r = server.post("/v2/models/iris/infer", data=body, headers={"Inference-Header-Content-Length": str(json_len)})
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(as_array(r.json()["outputs"][0]), expected, atol=1e-5, rtol=0)
+
+    # A binary section that does not match the declared size is a 400.
+    r = server.post("/v2/models/iris/infer", data=body[:-4],
+                    headers={"Inference-Header-Content-Length": str(json_len)})
+    assert r.status_code == 400 and "error" in r.json()
