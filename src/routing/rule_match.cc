@@ -73,9 +73,16 @@ bool rule_matches(const RuleMatch& match, const Headers& headers, const Params& 
       return match.op == MatchOp::kEquals ? eq : !eq;
     }
     case MatchOp::kIn: {
+      // Same comparison as equals: text, or numbers when both sides are numeric.
       const std::string text = as_text(*value);
-      for (const auto& v : match.values)
+      const auto n = as_number(*value);
+      for (const auto& v : match.values) {
         if (v == text) return true;
+        if (n) {
+          const auto m = as_number(ParamValue{v});
+          if (m && *m == *n) return true;
+        }
+      }
       return false;
     }
     case MatchOp::kGt:

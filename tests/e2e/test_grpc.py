@@ -5,14 +5,13 @@ HTTP."""
 import importlib
 import subprocess
 import sys
-import time
 
 import grpc
 import numpy as np
 import pytest
 import torch
 
-from conftest import BINARY, ROOT, Server, find_model
+from conftest import ROOT, Server, find_model
 
 SERVICE = "/inference.GRPCInferenceService/"
 METHODS = {
@@ -41,28 +40,9 @@ def pb(tmp_path_factory):
 class GrpcServer(Server):
     """A `quiver serve` on free HTTP and gRPC ports, with a gRPC client."""
 
-    def start(self, timeout=60):
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(BINARY), "serve", "--host", "127.0.0.1", "--http-port", "0", "--grpc-port", "0",
-             "--data-dir", str(self.data_dir)] + self.extra_args,
-            stdout=subprocess.PIPE, stderr=log)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            line = self.proc.stdout.readline().decode()
-            if not line:
-                raise RuntimeError("server exited early; log: " + self.log_path.read_text())
-            if line.startswith("quiver listening"):
-                fields = dict(kv.split("=", 1) for kv in line.split()[2:])
-                self.url = "http://" + fields["http"]
-                self.grpc_address = fields["grpc"]
-                return self
-        raise RuntimeError("server did not print its ports")
-
     def connect(self, pb):
         self.pb = pb
-        self.channel = grpc.insecure_channel(self.grpc_address)
+        self.channel = grpc.insecure_channel(self.grpc_target)
         self.calls = {}
         for method, (req, resp) in METHODS.items():
             self.calls[method] = self.channel.unary_unary(

@@ -12,24 +12,12 @@ namespace {
 
 using nlohmann::json;
 
-// Resolves every version reference (number or alias) to a registered version number.
-Status resolve_refs(registry::Registry& reg, const std::string& model, DeploymentSpec& spec) {
-  auto resolve = [&](VersionRef& ref) -> Status {
-    QUIVER_ASSIGN_OR_RETURN(ref.version, reg.resolve(model, ref.ref));
-    return Status::ok();
-  };
-  for (auto& v : spec.versions) QUIVER_RETURN_IF_ERROR(resolve(v.version));
-  for (auto& t : spec.traffic) QUIVER_RETURN_IF_ERROR(resolve(t.version));
-  for (auto& r : spec.rules) QUIVER_RETURN_IF_ERROR(resolve(r.version));
-  for (auto& s : spec.shadow) QUIVER_RETURN_IF_ERROR(resolve(s.version));
-  return Status::ok();
-}
-
 // Parses, resolves and validates a spec body into its normalized JSON text.
 Result<std::string> prepare_spec(registry::Registry& reg, const std::string& model, const std::string& body) {
   QUIVER_RETURN_IF_ERROR(reg.get_model(model).status());
   QUIVER_ASSIGN_OR_RETURN(auto spec, registry::parse_deployment_spec(body));
-  QUIVER_RETURN_IF_ERROR(resolve_refs(reg, model, spec));
+  QUIVER_RETURN_IF_ERROR(registry::resolve_version_refs(
+      spec, [&](const std::string& ref) { return reg.resolve(model, ref); }));
   QUIVER_RETURN_IF_ERROR(registry::validate_deployment_spec(spec));
   return registry::serialize_deployment_spec(spec);
 }

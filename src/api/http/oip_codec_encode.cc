@@ -8,66 +8,17 @@
 #include <iterator>
 #include <type_traits>
 
+#include "api/http/http_types.h"
 #include "api/http/oip_codec.h"
 
 namespace quiver::http {
 namespace {
 
-// Length of the well-formed UTF-8 sequence starting at s[i], or 0 when it is not one.
-size_t utf8_sequence_length(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char lead = byte(i);
-  const size_t left = s.size() - i;
-  const auto cont = [&](size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
-    return byte(i + k) >= lo && byte(i + k) <= hi;
-  };
-  if (lead >= 0xC2 && lead <= 0xDF) return left >= 2 && cont(1) ? 2 : 0;
-  if (lead >= 0xE0 && lead <= 0xEF) {
-    if (left < 3) return 0;
-    const unsigned char lo = lead == 0xE0 ? 0xA0 : 0x80;  // no overlong forms
-    const unsigned char hi = lead == 0xED ? 0x9F : 0xBF;  // no UTF-16 surrogates
-    return cont(1, lo, hi) && cont(2) ? 3 : 0;
-  }
-  if (lead >= 0xF0 && lead <= 0xF4) {
-    if (left < 4) return 0;
-    const unsigned char lo = lead == 0xF0 ? 0x90 : 0x80;
-    const unsigned char hi = lead == 0xF4 ? 0x8F : 0xBF;  // nothing above U+10FFFF
-    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
-  }
-  return 0;
-}
-
+// One JSON escaper for the whole HTTP layer (http_types.h): invalid UTF-8 becomes
+// U+FFFD, because JSON text must be UTF-8.
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
-  size_t i = 0;
-  const auto plain = [](unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; };
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (plain(c)) {
-      size_t j = i + 1;
-      while (j < s.size() && plain(static_cast<unsigned char>(s[j]))) ++j;
-      out.append(s.data() + i, j - i);
-      i = j;
-    } else if (c < 0x80) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        default: fmt::format_to(std::back_inserter(out), FMT_COMPILE("\\u{:04x}"), c);
-      }
-      ++i;
-    } else if (const size_t len = utf8_sequence_length(s, i)) {
-      out.append(s.data() + i, len);
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-      ++i;
-    }
-  }
+  out += json_escape(s);
   out += '"';
 }
 
