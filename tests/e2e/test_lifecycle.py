@@ -7,7 +7,6 @@ import threading
 import time
 import os
 
-import pytest
 import requests
 
 from conftest import find_model
