@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -171,9 +172,33 @@ struct Schedule {
   std::atomic<bool> stop{false};
 };
 
-void run_worker(const Address& address, const std::string& request, const LoadOptions& options,
-                Schedule& schedule, WorkerResult& result) {
-  Connection connection(address, options.request_timeout);
+// The HTTP/1.1 sender: one keep-alive connection, reopened before a request when
+// the server closed it (not timed, as a persistent client would have it open).
+class HttpSender final : public RequestSender {
+ public:
+  HttpSender(const Address& address, const std::string& request, std::chrono::milliseconds timeout)
+      : connection_(address, timeout), request_(request) {}
+
+  RequestOutcome prepare() override {
+    if (connection_.is_open()) return {true, {}, false};
+    std::string error = connection_.open();
+    if (error.empty()) return {true, {}, false};
+    return {false, std::move(error), true};
+  }
+
+  RequestOutcome send() override {
+    const Outcome outcome = connection_.exchange(request_);
+    if (outcome.status >= 200 && outcome.status < 300) return {true, {}, false};
+    if (outcome.status != 0) return {false, fmt::format("HTTP {}", outcome.status), false};
+    return {false, outcome.error, false};
+  }
+
+ private:
+  Connection connection_;
+  const std::string& request_;
+};
+
+void run_worker(RequestSender& sender, Schedule& schedule, WorkerResult& result) {
   const bool fixed_rate = schedule.interval.count() > 0;
   while (!schedule.stop.load(std::memory_order_relaxed)) {
     Clock::time_point due = Clock::now();
@@ -191,27 +216,25 @@ void run_worker(const Address& address, const std::string& request, const LoadOp
       schedule.stop.store(true, std::memory_order_relaxed);
       break;
     }
-    if (!connection.is_open()) {
-      std::string error = connection.open();
-      if (!error.empty()) {
-        if (measured) ++result.errors[error];
-        std::this_thread::sleep_for(kReconnectPause);
-        continue;
-      }
+    const RequestOutcome ready = sender.prepare();
+    if (!ready.ok) {
+      if (measured) ++result.errors[ready.error];
+      std::this_thread::sleep_for(kReconnectPause);
+      continue;
     }
     const Clock::time_point sent_at = fixed_rate ? due : Clock::now();
-    const Outcome outcome = connection.exchange(request);
+    const RequestOutcome outcome = sender.send();
     const Clock::time_point answered_at = Clock::now();
-    if (!measured) continue;
-    if (outcome.status >= 200 && outcome.status < 300) {
-      ++result.ok;
-      result.latencies_ns.push_back(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(answered_at - sent_at).count());
-    } else if (outcome.status != 0) {
-      ++result.errors[fmt::format("HTTP {}", outcome.status)];
-    } else {
-      ++result.errors[outcome.error];
+    if (measured) {
+      if (outcome.ok) {
+        ++result.ok;
+        result.latencies_ns.push_back(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(answered_at - sent_at).count());
+      } else {
+        ++result.errors[outcome.error];
+      }
     }
+    if (!outcome.ok && outcome.back_off) std::this_thread::sleep_for(kReconnectPause);
   }
 }
 
@@ -231,11 +254,13 @@ std::string build_http_request(const LoadTarget& target) {
   return out;
 }
 
-Result<LevelResult> run_load(const LoadTarget& target, const LoadOptions& options) {
+Result<LevelResult> run_load_with(const SenderFactory& make_sender, const LoadOptions& options) {
   if (options.connections < 1) return invalid_argument("the load needs at least one connection");
   if (options.rate < 0) return invalid_argument("the request rate must not be negative");
-  QUIVER_ASSIGN_OR_RETURN(const Address address, resolve(target.host, target.port));
-  const std::string request = build_http_request(target);
+  // Senders are made before the clock starts, so connection setup is not measured.
+  std::vector<std::unique_ptr<RequestSender>> senders;
+  senders.reserve(static_cast<size_t>(options.connections));
+  for (int i = 0; i < options.connections; ++i) senders.push_back(make_sender());
 
   Schedule schedule;
   schedule.start = Clock::now();
@@ -247,13 +272,13 @@ Result<LevelResult> run_load(const LoadTarget& target, const LoadOptions& option
     if (schedule.interval.count() <= 0) schedule.interval = Clock::duration(1);
   }
 
-  std::vector<WorkerResult> results(static_cast<size_t>(options.connections));
+  std::vector<WorkerResult> results(senders.size());
   {
     std::vector<std::jthread> workers;
     workers.reserve(results.size());
-    for (auto& result : results) {
-      result.latencies_ns.reserve(1 << 14);
-      workers.emplace_back([&] { run_worker(address, request, options, schedule, result); });
+    for (size_t i = 0; i < results.size(); ++i) {
+      results[i].latencies_ns.reserve(1 << 14);
+      workers.emplace_back([&, i] { run_worker(*senders[i], schedule, results[i]); });
     }
   }  // joins
   const auto finished = Clock::now();
@@ -274,6 +299,16 @@ Result<LevelResult> run_load(const LoadTarget& target, const LoadOptions& option
   }
   level.latency = summarize_latencies(latencies);
   return level;
+}
+
+Result<LevelResult> run_load(const LoadTarget& target, const LoadOptions& options) {
+  QUIVER_ASSIGN_OR_RETURN(const Address address, resolve(target.host, target.port));
+  const std::string request = build_http_request(target);
+  return run_load_with(
+      [&]() -> std::unique_ptr<RequestSender> {
+        return std::make_unique<HttpSender>(address, request, options.request_timeout);
+      },
+      options);
 }
 
 }  // namespace quiver::cli

@@ -82,4 +82,32 @@ Result<std::vector<int>> parse_concurrency_list(std::string_view text) {
   return out;
 }
 
+Result<std::string> grpc_server_address(std::string_view given, std::string_view http_host,
+                                        std::string_view default_port) {
+  const std::string_view arg = trim(given);
+  if (arg.empty()) {
+    if (http_host.find(':') != std::string_view::npos) return fmt::format("[{}]:{}", http_host, default_port);
+    return fmt::format("{}:{}", http_host, default_port);
+  }
+  const auto bad = [&](std::string_view why) {
+    return invalid_argument(fmt::format("--grpc-server '{}': {}; write HOST:PORT, e.g. 127.0.0.1:8001", given, why));
+  };
+  if (arg.find("://") != std::string_view::npos) return bad("a gRPC address has no scheme");
+  const size_t colon = arg.rfind(':');
+  if (colon == std::string_view::npos) return bad("the port is missing");
+  const std::string_view host = arg.substr(0, colon);
+  const std::string_view port = arg.substr(colon + 1);
+  int port_number = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || port_number < 1 ||
+      port_number > 65535) {
+    return bad("the port must be a number from 1 to 65535");
+  }
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  if (host.empty() || (!bracketed && host.find_first_of(":[]") != std::string_view::npos)) {
+    return bad("the host is missing or malformed (write IPv6 addresses in brackets)");
+  }
+  return std::string(arg);
+}
+
 }  // namespace quiver::cli

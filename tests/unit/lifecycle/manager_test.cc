@@ -487,3 +487,45 @@ TEST_F(ManagerTest, BackgroundLoopReconcilesOnNotify) {
 
 }  // namespace
 }  // namespace quiver::lifecycle
+
+namespace quiver::lifecycle {
+namespace {
+
+TEST_F(ManagerTest, FailingProbesEjectTheVersionAndRecoveryReadmitsIt) {
+  auto v1 = add_version(1);
+  add_version(2);
+  DeploymentSpec spec = spec_of({1, 2});
+  spec.traffic = {TrafficWeight{{"1", 1}, 50}, TrafficWeight{{"2", 2}, 50}};
+  spec.health.probe_interval_ms = 100;
+  spec.health.failure_threshold = 2;
+  deploy(spec);
+  manager_->reconcile_once();  // loads both; the first probe is one interval away
+  ASSERT_EQ(live_versions(), (std::vector<int64_t>{1, 2}));
+
+  v1->infer_failure = testing::InferFailure::kReturnError;
+  for (int i = 0; i < 2; ++i) {
+    clock_.advance(std::chrono::milliseconds(100));
+    manager_->reconcile_once();
+  }
+  auto route = routes_.load()->route_for("iris");
+  ASSERT_TRUE(route.is_ok());
+  EXPECT_EQ((*route)->ejected(), (std::set<int64_t>{1}));
+  for (int i = 0; i < 50; ++i) EXPECT_EQ((*route)->route({}, {}).primary->version, 2) << "share goes to v2";
+  EXPECT_NE((*route)->find(1), nullptr) << "still loaded for pinned requests";
+  EXPECT_TRUE(has_audit("version.ejected", "\"version\":1"));
+  auto status = manager_->status("iris");
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(status->versions[0].ejected);
+  EXPECT_NE(status->versions[0].ejected_reason.find("2 consecutive health probes failed"), std::string::npos);
+
+  v1->infer_failure = testing::InferFailure::kNone;
+  clock_.advance(std::chrono::milliseconds(100));
+  manager_->reconcile_once();
+  route = routes_.load()->route_for("iris");
+  ASSERT_TRUE(route.is_ok());
+  EXPECT_TRUE((*route)->ejected().empty());
+  EXPECT_TRUE(has_audit("version.readmitted", "\"version\":1"));
+}
+
+}  // namespace
+}  // namespace quiver::lifecycle
