@@ -1,14 +1,18 @@
 // `quiver bench MODEL ...`: a load generator in the manner of perf_analyzer. Builds
 // random inputs from the model's signature, checks that one request succeeds, then
 // drives the server at each concurrency of a sweep (or at a fixed request rate) and
-// reports throughput, exact latency percentiles and errors by kind.
+// reports throughput, exact latency percentiles and errors by kind. The load goes
+// over HTTP/1.1 or, with --protocol grpc, as ModelInfer calls on the gRPC port; the
+// model's metadata is read over HTTP either way.
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <random>
 
 #include <fmt/format.h>
 
+#include "cli/bench_grpc.h"
 #include "cli/bench_inputs.h"
 #include "cli/bench_load.h"
 #include "cli/bench_options.h"
@@ -43,6 +47,7 @@ struct BenchArgs {
   std::string timeout = "30s";
   int64_t requests = 0;
   std::string protocol = "http";
+  std::string grpc_server;  // --grpc-server; "" falls back to $QUIVER_GRPC_SERVER
   bool binary = false;
   int64_t batch = 1;
   std::vector<std::string> inputs;
@@ -100,13 +105,26 @@ Status check_one_request(CommandContext& ctx, const LoadTarget& target, const st
   return {sent.code(), fmt::format("the first request failed, so no load was started: {}", sent.message())};
 }
 
-Status run_bench(CommandContext& ctx, BenchArgs a) {
-  if (a.protocol == "grpc") {
-    return ctx.usage(failed_precondition(
-        "gRPC load needs a server built with the gRPC frontend and a quiver client built with it; "
-        "this build drives HTTP only (use --protocol http)"));
+Result<GrpcLoadTarget> grpc_load_target(CommandContext& ctx, const BenchArgs& a, std::vector<Tensor> inputs) {
+  QUIVER_ASSIGN_OR_RETURN(ServerUrl url, ctx.usage(parse_server_url(a.server)));
+  std::string given = a.grpc_server;
+  if (given.empty()) {
+    if (const char* env = std::getenv("QUIVER_GRPC_SERVER")) given = env;
   }
-  if (a.protocol != "http") {
+  GrpcLoadTarget target;
+  QUIVER_ASSIGN_OR_RETURN(target.address, ctx.usage(grpc_server_address(given, url.host, kDefaultGrpcPort)));
+  target.model = a.model;
+  target.version = a.version;
+  for (const auto& arg : a.headers) {
+    QUIVER_ASSIGN_OR_RETURN(auto header, ctx.usage(parse_header_arg(arg)));
+    target.metadata[header.first] = header.second;
+  }
+  target.inputs = std::move(inputs);
+  return target;
+}
+
+Status run_bench(CommandContext& ctx, BenchArgs a) {
+  if (a.protocol != "http" && a.protocol != "grpc") {
     return ctx.usage(invalid_argument(fmt::format("--protocol must be http or grpc, not '{}'", a.protocol)));
   }
   if (a.batch < 1) return ctx.usage(invalid_argument("--batch must be at least 1"));
@@ -135,9 +153,18 @@ Status run_bench(CommandContext& ctx, BenchArgs a) {
   std::mt19937_64 rng(kInputSeed);
   std::vector<Tensor> tensors;
   for (const auto& spec : specs) tensors.push_back(random_tensor(spec, rng));
-  const BenchRequestBody body = encode_bench_request(tensors, a.binary);
-  QUIVER_ASSIGN_OR_RETURN(LoadTarget target, load_target(ctx, a, body));
-  QUIVER_RETURN_IF_ERROR(check_one_request(ctx, target, model_path(a) + "/infer"));
+  const bool grpc = a.protocol == "grpc";
+  // Only the target of the chosen protocol is filled in.
+  LoadTarget http_target;
+  GrpcLoadTarget grpc_target;
+  if (grpc) {
+    QUIVER_ASSIGN_OR_RETURN(grpc_target, grpc_load_target(ctx, a, std::move(tensors)));
+    QUIVER_RETURN_IF_ERROR(check_grpc_request(grpc_target, options.request_timeout));
+  } else {
+    const BenchRequestBody body = encode_bench_request(tensors, a.binary);
+    QUIVER_ASSIGN_OR_RETURN(http_target, load_target(ctx, a, body));
+    QUIVER_RETURN_IF_ERROR(check_one_request(ctx, http_target, model_path(a) + "/infer"));
+  }
 
   std::vector<LevelResult> results;
   for (int connections : levels) {
@@ -147,12 +174,15 @@ Status run_bench(CommandContext& ctx, BenchArgs a) {
                                a.rate > 0 ? fmt::format(" at {:g} requests/s", a.rate) : std::string())
                 << std::endl;
     }
-    QUIVER_ASSIGN_OR_RETURN(LevelResult level, run_load(target, options));
+    QUIVER_ASSIGN_OR_RETURN(LevelResult level,
+                            grpc ? run_grpc_load(grpc_target, options) : run_load(http_target, options));
     results.push_back(std::move(level));
   }
 
   const bool requests_only = a.requests > 0 && !a.duration_given;
-  const BenchRunInfo info{a.server, a.model, a.version, a.protocol, a.binary, a.batch,
+  // The report names the server that took the load.
+  const BenchRunInfo info{grpc ? grpc_target.address : a.server, a.model, a.version, a.protocol,
+                          !grpc && a.binary, a.batch,
                           requests_only ? 0.0 : std::chrono::duration<double>(options.duration).count(),
                           std::chrono::duration<double>(options.warmup).count(), a.requests};
   if (a.json) {
@@ -183,7 +213,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--requests", a->requests, "Stop each level after this many requests");
   cmd->add_option("--timeout", a->timeout, "Longest wait for one answer")->capture_default_str();
   cmd->add_option("--protocol", a->protocol, "http or grpc")->capture_default_str();
-  cmd->add_flag("--binary", a->binary, "Send and receive tensors with the binary tensor extension");
+  cmd->add_option("--grpc-server", a->grpc_server,
+                  "gRPC address HOST:PORT for --protocol grpc (default: $QUIVER_GRPC_SERVER, else the "
+                  "--server host, port 8001)");
+  cmd->add_flag("--binary", a->binary, "Send and receive tensors with the binary tensor extension (HTTP)");
   cmd->add_option("--batch", a->batch, "Rows per request: the size of the first variable dimension")
       ->capture_default_str();
   cmd->add_option("--input", a->inputs, "Input NAME:DTYPE:DIMS instead of the model's metadata, repeatable")

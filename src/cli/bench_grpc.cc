@@ -84,7 +84,7 @@ class GrpcSender final : public RequestSender {
     if (wait_until_connected(*channel_, std::min<std::chrono::milliseconds>(timeout_, kConnectWaitCap))) {
       return {true, {}, false};
     }
-    return {false, "gRPC not connected", true};
+    return {false, "gRPC UNAVAILABLE (not connected)", true};
   }
 
   RequestOutcome send() override {

@@ -65,7 +65,7 @@ std::string render_bench_text(const BenchRunInfo& info, const std::vector<LevelR
   std::string out = fmt::format(
       "{} {} at {} over {} ({}), batch {}, {} per level\n", info.model,
       info.version.empty() ? std::string("(routed)") : fmt::format("version {}", info.version), info.server,
-      info.protocol, info.binary ? "binary tensors" : "JSON", info.batch, bound);
+      info.protocol, info.protocol == "grpc" ? "raw tensors" : info.binary ? "binary tensors" : "JSON", info.batch, bound);
   const bool fixed_rate = !levels.empty() && levels.front().target_rate > 0;
   TableRow header{fixed_rate ? "rate" : "concurrency", "infer/s"};
   if (info.batch > 1) header.push_back("rows/s");
