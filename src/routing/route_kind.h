@@ -1,22 +1,8 @@
 #pragma once
 
-#include <string_view>
+#include "core/route_kind.h"
 
 namespace quiver::routing {
-
-// Why a request went to the version it went to; a label on the request metrics.
-enum class RouteKind { kDefault, kWeighted, kSticky, kRule, kPinned, kShadow };
-
-constexpr std::string_view route_kind_name(RouteKind kind) {
-  switch (kind) {
-    case RouteKind::kDefault: return "default";
-    case RouteKind::kWeighted: return "weighted";
-    case RouteKind::kSticky: return "sticky";
-    case RouteKind::kRule: return "rule";
-    case RouteKind::kPinned: return "pinned";
-    case RouteKind::kShadow: return "shadow";
-  }
-  return "unknown";
-}
-
+using quiver::RouteKind;
+using quiver::route_kind_name;
 }  // namespace quiver::routing

@@ -38,6 +38,12 @@ int64_t steady_second() {
 ServableStats::ServableStats(metrics::MetricsRegistry* metrics, const std::string& model, int64_t version) {
   if (!metrics) return;
   const metrics::Labels labels = {{"model", model}, {"version", std::to_string(version)}};
+  for (int k = 0; k < kRouteKinds; ++k) {
+    metrics::Labels route_labels = labels;
+    route_labels.emplace_back("route", std::string(route_kind_name(static_cast<RouteKind>(k))));
+    m_routes_[k] = &metrics->counter("quiver_routed_requests_total",
+                                     "Inference requests by model, version and route kind", route_labels);
+  }
   m_requests_ = &metrics->counter("quiver_inference_requests_total",
                                   "Inference requests answered by a model version", labels);
   m_errors_ = &metrics->counter("quiver_inference_errors_total",
@@ -54,6 +60,10 @@ ServableStats::ServableStats(metrics::MetricsRegistry* metrics, const std::strin
                                   "Requests refused because the version's queue was full", labels);
   m_expired_ = &metrics->counter("quiver_expired_requests_total",
                                  "Requests dropped unrun because their deadline passed in the queue", labels);
+}
+
+void ServableStats::record_route(RouteKind kind) {
+  if (auto* c = m_routes_[static_cast<int>(kind)]) c->inc();
 }
 
 void ServableStats::count_this_second() {

@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "core/route_kind.h"
+
 namespace quiver::metrics {
 class MetricsRegistry;
 class Counter;
@@ -35,6 +37,9 @@ class ServableStats {
   void record_expired();
   // Counted by the router for the observed traffic share.
   void record_routed() { routed_.fetch_add(1, std::memory_order_relaxed); }
+  // quiver_routed_requests_total{model, version, route}: the counters are created
+  // with the stats, so the request path only increments.
+  void record_route(RouteKind kind);
 
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
   uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
@@ -54,6 +59,8 @@ class ServableStats {
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> expired_{0};
   std::atomic<uint64_t> batches_{0};
+  static constexpr int kRouteKinds = static_cast<int>(RouteKind::kShadow) + 1;
+  std::array<metrics::Counter*, kRouteKinds> m_routes_{};
   metrics::Counter* m_requests_ = nullptr;
   metrics::Counter* m_errors_ = nullptr;
   metrics::Histogram* m_latency_ = nullptr;

@@ -1,5 +1,6 @@
 """Traffic between live versions: weighted, sticky, rules, shadow, blue-green."""
 import collections
+import re
 import threading
 import time
 
@@ -163,7 +164,8 @@ def test_shadow_reports_agreement_and_true_divergence(iris3):
     assert true_max > 1e-3  # the versions really differ
     metrics = server.get("/metrics").text
     assert 'quiver_shadow_top1_agreement{model="iris",shadow_version="3",version="1"} 1' in metrics
-    assert 'route="shadow"' in metrics
+    shadowed = re.search(r'quiver_routed_requests_total\{model="iris",route="shadow",version="2"\} (\d+)', metrics)
+    assert shadowed and int(shadowed.group(1)) >= len(xs), "every routed request was mirrored to v2"
 
 
 def test_blue_green_switch_keeps_old_warm(iris3):

@@ -68,14 +68,6 @@ Result<std::optional<std::chrono::steady_clock::time_point>> request_deadline(co
 
 }  // namespace
 
-void InferenceService::count_route(const std::string& model, int64_t version, routing::RouteKind kind) {
-  metrics_
-      .counter("quiver_routed_requests_total", "Inference requests by model, version and route kind",
-               {{"model", model}, {"version", std::to_string(version)},
-                {"route", std::string(routing::route_kind_name(kind))}})
-      .inc();
-}
-
 void InferenceService::count_cache(const std::string& model, int64_t version, bool hit) {
   const metrics::Labels labels = {{"model", model}, {"version", std::to_string(version)}};
   if (hit)
@@ -111,7 +103,7 @@ void InferenceService::infer(InferCall call, InferCallback done) {
     shadows = std::move(decision.shadows);
     endpoint->servable->stats().record_routed();
   }
-  count_route(call.model, endpoint->version, kind);
+  endpoint->servable->stats().record_route(kind);
   const int64_t version = endpoint->version;
 
   // The cache answers before anything is queued; a hit has nothing to mirror.
@@ -130,7 +122,7 @@ void InferenceService::infer(InferCall call, InferCallback done) {
   // the comparison and nothing waits for them.
   std::vector<std::shared_ptr<routing::ShadowComparison>> comparisons;
   for (const routing::Endpoint* shadow : shadows) {
-    count_route(call.model, shadow->version, routing::RouteKind::kShadow);
+    shadow->servable->stats().record_route(routing::RouteKind::kShadow);
     auto cmp = std::make_shared<routing::ShadowComparison>(shadows_, call.model, version, shadow->version);
     shadow->servable->submit(call.inputs, [cmp](Result<std::vector<Tensor>> r) { cmp->set_shadow(r); });
     comparisons.push_back(std::move(cmp));

@@ -63,7 +63,6 @@ class InferenceService {
   void infer(InferCall call, InferCallback done);
 
  private:
-  void count_route(const std::string& model, int64_t version, routing::RouteKind kind);
   void count_cache(const std::string& model, int64_t version, bool hit);
 
   ResponseCaches caches_;
