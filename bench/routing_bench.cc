@@ -155,6 +155,42 @@ void BM_RouteWeightedWithFullShadow(benchmark::State& state) {
 }
 BENCHMARK(BM_RouteWeightedWithFullShadow);
 
+// A live rollout at a 5 % step with a full mirror and retry_on_baseline: the route the
+// rollout controller writes. The request path does the weighted pick plus a pointer
+// compare for the fallback.
+void BM_RouteLiveRollout(benchmark::State& state) {
+  auto spec = spec_with(2);
+  add_weight(spec, 1, 9500);
+  add_weight(spec, 2, 500);
+  quiver::ShadowTarget shadow;
+  shadow.version = ref(2);
+  shadow.percent = 100;
+  spec.shadow.push_back(shadow);
+  quiver::RolloutSpec rollout;
+  rollout.baseline = ref(1);
+  rollout.candidate = ref(2);
+  rollout.retry_on_baseline = true;
+  spec.rollout = rollout;
+  auto route = build(spec, 2);
+  run(state, route.get(), request_headers("user-1"), request_params());
+}
+BENCHMARK(BM_RouteLiveRollout);
+
+// A three-armed bandit: its shares arrive as weights in parts per million, so the
+// decision is the same weighted pick.
+void BM_RouteBanditThreeArms(benchmark::State& state) {
+  auto spec = spec_with(3);
+  add_weight(spec, 1, 20000);
+  add_weight(spec, 2, 30000);
+  add_weight(spec, 3, 950000);
+  quiver::BanditSpec bandit;
+  bandit.arms = {ref(1), ref(2), ref(3)};
+  spec.bandit = bandit;
+  auto route = build(spec, 3);
+  run(state, route.get(), request_headers("user-1"), request_params());
+}
+BENCHMARK(BM_RouteBanditThreeArms);
+
 void BM_RoutePublisherLoad(benchmark::State& state) {
   quiver::routing::RoutePublisher publisher;
   auto table = std::make_shared<quiver::routing::RouteTable>();

@@ -65,6 +65,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd->add_option("--warmup-runs", options.warmup_runs, "Warmup requests per instance before ready")
       ->capture_default_str();
+  serve_cmd->add_option("--prediction-log-max-entries", options.prediction_log_max_entries,
+                        "Predictions kept for joining feedback by request id")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--prediction-log-max-age-s", options.prediction_log_max_age_s,
+                        "Seconds a prediction waits for its feedback")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   int exit_code = 0;
   serve_cmd->callback([&] {
     options.data_dir = data_dir;

@@ -14,6 +14,11 @@ void register_client_commands(CLI::App& app) {
   add_rollback_command(app);
   add_infer_command(app);
   add_bench_command(app);
+  add_rollout_command(app);
+  add_bandit_command(app);
+  add_eval_command(app);
+  add_compare_command(app);
+  add_feedback_command(app);
 }
 
 }  // namespace quiver::cli

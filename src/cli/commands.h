@@ -16,5 +16,10 @@ void add_history_command(CLI::App& app);   // deployment_commands.cc
 void add_rollback_command(CLI::App& app);  // deployment_commands.cc
 void add_infer_command(CLI::App& app);     // infer_command.cc
 void add_bench_command(CLI::App& app);     // bench_command.cc
+void add_rollout_command(CLI::App& app);   // rollout_commands.cc
+void add_bandit_command(CLI::App& app);    // rollout_commands.cc
+void add_eval_command(CLI::App& app);      // evidence_commands.cc
+void add_compare_command(CLI::App& app);   // evidence_commands.cc
+void add_feedback_command(CLI::App& app);  // evidence_commands.cc
 
 }  // namespace quiver::cli

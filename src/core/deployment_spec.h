@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "core/prediction_task.h"
+
 namespace quiver {
 
 struct VersionRef {
@@ -99,6 +101,68 @@ struct ShadowTarget {
   bool operator==(const ShadowTarget&) const = default;
 };
 
+// --- Progressive rollout (API.md §4): the controller in rollout/ walks the steps and
+// writes each step's traffic as a new revision of this same spec. ---
+
+// One step: mirror `shadow` percent to the candidate and/or give it `weight` percent of
+// live traffic, then hold for `pause_ms` (or until promoted, when `manual`).
+struct RolloutStep {
+  std::optional<double> shadow;  // percent 0..100
+  std::optional<double> weight;  // percent 0..100
+  int64_t pause_ms = 0;
+  bool manual = false;
+  bool operator==(const RolloutStep&) const = default;
+};
+
+enum class RolloutAction { kRollback, kPause, kContinue };
+
+// One analysis metric. Exactly one limit applies: vs the baseline (max_increase,
+// max_ratio, max_decrease) or absolute (max, min).
+struct AnalysisMetric {
+  std::string name;  // error_rate, latency_p50, latency_p99, shadow_top1_agreement,
+                     // shadow_mean_abs_diff, accuracy, mean_reward
+  std::optional<double> max_increase, max_ratio, max_decrease, max, min;
+  bool critical = false;  // a failure acts at once, whatever failure_limit says
+  bool operator==(const AnalysisMetric&) const = default;
+};
+
+struct AnalysisConfig {
+  int64_t tick_ms = 1000;
+  int64_t window_ms = 30000;
+  uint64_t min_samples = 100;  // per side, before a metric can pass or fail
+  double alpha = 0.01;
+  int failure_limit = 0;       // failing ticks tolerated before acting
+  RolloutAction on_inconclusive = RolloutAction::kPause;  // at a step's end
+  RolloutAction on_no_data = RolloutAction::kPause;       // at a step's end, with no candidate samples
+  std::vector<AnalysisMetric> metrics;
+  bool operator==(const AnalysisConfig&) const = default;
+};
+
+struct RolloutSpec {
+  std::string id;  // assigned by the server when a person applies the rollout
+  VersionRef baseline;
+  VersionRef candidate;
+  std::vector<RolloutStep> steps;
+  AnalysisConfig analysis;
+  RolloutAction on_failure = RolloutAction::kRollback;
+  uint64_t max_candidate_errors = 0;  // hard budget over the whole rollout; 0: none
+  bool retry_on_baseline = false;
+  int64_t progress_deadline_ms = 0;   // 0: none
+  bool operator==(const RolloutSpec&) const = default;
+};
+
+// --- Bandit routing: shares recomputed from feedback rewards every tick. ---
+struct BanditSpec {
+  std::vector<VersionRef> arms;
+  std::string policy = "thompson";  // thompson | epsilon_greedy | ucb1
+  double discount = 1.0;
+  uint64_t warmup_per_arm = 50;
+  double min_share = 0.02;
+  double epsilon = 0.1;
+  int64_t tick_ms = 1000;
+  bool operator==(const BanditSpec&) const = default;
+};
+
 struct DeploymentSpec {
   std::vector<DeployedVersion> versions;  // live versions; the first is the default
   std::vector<TrafficWeight> traffic;     // empty: all to versions[0]
@@ -107,6 +171,10 @@ struct DeploymentSpec {
   std::vector<ShadowTarget> shadow;
   HealthConfig health;
   CacheConfig cache;
+  std::optional<RolloutSpec> rollout;
+  std::optional<BanditSpec> bandit;
+  std::optional<PredictionTask> quality;  // model-wide task; a version's metadata wins
+  std::string objective_json;             // the `objective:` section as JSON; empty: none
   bool operator==(const DeploymentSpec&) const = default;
 };
 

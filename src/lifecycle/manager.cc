@@ -216,6 +216,7 @@ void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVer
     e.load_seconds = seconds;
     e.probe_inputs = std::move(pending_probe_inputs_);
     pending_probe_inputs_.reset();
+    e.metadata = record->metadata;
     spdlog::info("model '{}' version {} ready in {:.3f}s ({} instance(s))", model, dv.version.version, seconds,
                  dv.instances);
   } else {
@@ -304,16 +305,24 @@ void LifecycleManager::publish(const std::map<std::string, Desired>& desired) {
         continue;
       }
       endpoints.push_back({dv.version.version, it->second.servable});
+      endpoints.back().task =
+          prediction_task_from_metadata(it->second.metadata, d.spec.quality.value_or(PredictionTask{}));
     }
     auto ejected = ejected_versions(model, d);
     auto current = published_.find(model);
+    const auto ov = overrides_.find(model);
+    const bool overridden = ov != overrides_.end() && ov->second.revision == d.revision;
+    const uint64_t generation = overridden ? ov->second.generation : 0;
     const bool up_to_date = current != published_.end() && current->second->revision() == d.revision &&
-                            current->second->ejected() == ejected;
+                            current->second->ejected() == ejected && published_generation_[model] == generation;
     if (all_ready && !up_to_date) {
-      auto route = routing::ModelRoute::build(model, d.revision, d.spec, std::move(endpoints), std::move(ejected));
+      DeploymentSpec spec = d.spec;
+      if (overridden) spec.traffic = ov->second.traffic;
+      auto route = routing::ModelRoute::build(model, d.revision, std::move(spec), std::move(endpoints), std::move(ejected));
       if (route.is_ok()) {
+        published_generation_[model] = generation;
         published_[model] = std::move(route).value();
-        spdlog::info("model '{}' now serves revision {}", model, d.revision);
+        if (!overridden) spdlog::info("model '{}' now serves revision {}", model, d.revision);
       } else {
         spdlog::error("model '{}' revision {}: {}", model, d.revision, route.status().message());
       }
@@ -461,6 +470,19 @@ bool LifecycleManager::ready() const {
   for (const auto& [model, d] : desired_)
     if (!published_.count(model)) return false;
   return true;
+}
+
+void LifecycleManager::set_traffic_override(const std::string& model, int64_t revision,
+                                            std::vector<TrafficWeight> traffic) {
+  {
+    std::lock_guard lock(mu_);
+    auto& ov = overrides_[model];
+    if (ov.revision == revision && ov.traffic == traffic) return;
+    ov.revision = revision;
+    ov.traffic = std::move(traffic);
+    ov.generation = next_generation_++;
+  }
+  notify();
 }
 
 void LifecycleManager::audit(const std::string& model, const std::string& action, const std::string& detail) {

@@ -65,6 +65,12 @@ class LifecycleManager {
   // Every deployed model has at least one ready version live.
   bool ready() const;
 
+  // Bandit shares: replaces the traffic weights of `model`'s route while it serves
+  // `revision`, without writing a revision (shares move every tick; a revision per
+  // tick would drown the history). A new revision drops the override. Republishes at
+  // once; the request path stays today's weighted pick.
+  void set_traffic_override(const std::string& model, int64_t revision, std::vector<TrafficWeight> traffic);
+
  private:
   // A servable is identified by what it was loaded with: a change to any serving
   // option (instances, batching, isolation, ...) loads a new servable beside the old.
@@ -77,6 +83,7 @@ class LifecycleManager {
     double load_seconds = 0;
     std::optional<std::vector<Tensor>> probe_inputs;  // the warmup inputs; none: no probes
     HealthState health;
+    std::map<std::string, std::string> metadata;  // the version's, for its PredictionTask
   };
   struct Desired {
     int64_t revision = 0;
@@ -115,6 +122,14 @@ class LifecycleManager {
   std::map<std::string, Desired> desired_;                      // as of the last pass
   std::map<std::string, std::shared_ptr<const routing::ModelRoute>> published_;
   std::map<std::string, int64_t> failure_reported_;  // model -> revision whose failure was audited
+  struct TrafficOverride {
+    int64_t revision = 0;
+    uint64_t generation = 0;
+    std::vector<TrafficWeight> traffic;
+  };
+  std::map<std::string, TrafficOverride> overrides_;
+  std::map<std::string, uint64_t> published_generation_;  // the override generation each route was built with
+  uint64_t next_generation_ = 1;
   // Handed from load_servable to ensure_loaded (both on the reconcile thread).
   std::optional<std::vector<Tensor>> pending_probe_inputs_;
 

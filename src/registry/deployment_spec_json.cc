@@ -12,6 +12,7 @@
 #include <set>
 #include <vector>
 
+#include "registry/evidence_spec_json.h"
 #include "registry/registry.h"
 #include "registry/serving_options_json.h"
 
@@ -358,7 +359,9 @@ ordered_json ref_json(const VersionRef& ref) {
 Result<DeploymentSpec> parse_deployment_spec(std::string_view json_text) {
   QUIVER_ASSIGN_OR_RETURN(json doc, parse_json_without_duplicate_keys(json_text));
   if (!doc.is_object()) return invalid_argument("deployment spec must be a JSON object with a 'versions' list");
-  QUIVER_RETURN_IF_ERROR(check_fields(doc, {"versions", "traffic", "sticky", "rules", "shadow", "health", "cache"},
+  QUIVER_RETURN_IF_ERROR(check_fields(doc,
+                                      {"versions", "traffic", "sticky", "rules", "shadow", "health", "cache",
+                                       "rollout", "bandit", "quality", "objective"},
                                       "deployment spec"));
   DeploymentSpec spec;
   QUIVER_RETURN_IF_ERROR(parse_versions(doc, spec));
@@ -368,6 +371,10 @@ Result<DeploymentSpec> parse_deployment_spec(std::string_view json_text) {
   if (doc.contains("shadow")) QUIVER_RETURN_IF_ERROR(parse_shadow(doc, spec));
   if (doc.contains("health")) QUIVER_RETURN_IF_ERROR(parse_health(doc["health"], spec.health));
   if (doc.contains("cache")) QUIVER_RETURN_IF_ERROR(parse_cache(doc["cache"], spec.cache));
+  if (doc.contains("rollout")) QUIVER_RETURN_IF_ERROR(parse_rollout(doc["rollout"], spec.rollout.emplace()));
+  if (doc.contains("bandit")) QUIVER_RETURN_IF_ERROR(parse_bandit(doc["bandit"], spec.bandit.emplace()));
+  if (doc.contains("quality")) QUIVER_RETURN_IF_ERROR(parse_quality(doc["quality"], spec.quality.emplace()));
+  if (doc.contains("objective")) QUIVER_RETURN_IF_ERROR(parse_objective(doc["objective"], spec.objective_json));
   return spec;
 }
 
@@ -442,7 +449,7 @@ Status validate_deployment_spec(const DeploymentSpec& spec) {
                               ", which is the only version serving live traffic; shadow a version that does not "
                               "serve all requests");
   }
-  return Status::ok();
+  return validate_evidence_sections(spec);
 }
 
 std::string serialize_deployment_spec(const DeploymentSpec& spec) {
@@ -504,6 +511,7 @@ std::string serialize_deployment_spec(const DeploymentSpec& spec) {
     out["shadow"] = std::move(shadow);
   }
   write_deployment_options(spec, out);
+  write_evidence_sections(spec, out);
   return out.dump();
 }
 
@@ -523,6 +531,13 @@ Status resolve_version_refs(DeploymentSpec& spec, const VersionResolver& resolve
     QUIVER_RETURN_IF_ERROR(resolve(spec.rules[i].version, indexed("rules", i) + ".version"));
   for (size_t i = 0; i < spec.shadow.size(); ++i)
     QUIVER_RETURN_IF_ERROR(resolve(spec.shadow[i].version, indexed("shadow", i) + ".version"));
+  if (spec.rollout) {
+    QUIVER_RETURN_IF_ERROR(resolve(spec.rollout->baseline, "rollout.baseline"));
+    QUIVER_RETURN_IF_ERROR(resolve(spec.rollout->candidate, "rollout.candidate"));
+  }
+  if (spec.bandit)
+    for (size_t i = 0; i < spec.bandit->arms.size(); ++i)
+      QUIVER_RETURN_IF_ERROR(resolve(spec.bandit->arms[i], indexed("bandit.arms", i)));
   return Status::ok();
 }
 

@@ -66,8 +66,30 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_model ON audit_log (model, id);
 )sql";
 
+// Decisions by evidence: offline evaluation reports (permanent) and the state of each
+// model's progressive rollout (one row per model, replaced by the next rollout).
+constexpr std::string_view kEvaluationsAndRollouts = R"sql(
+CREATE TABLE evaluations (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  model           TEXT NOT NULL,
+  version         INTEGER NOT NULL,
+  created_at      TEXT NOT NULL,
+  dataset_sha256  TEXT NOT NULL,
+  report_json     TEXT NOT NULL,
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+CREATE INDEX evaluations_by_version ON evaluations (model, version, id);
+
+CREATE TABLE rollouts (
+  model       TEXT PRIMARY KEY NOT NULL REFERENCES models(name),
+  state_json  TEXT NOT NULL,
+  updated_at  TEXT NOT NULL
+);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "initial schema: models, versions, aliases, deployment revisions, audit log", kInitialSchema},
+    Migration{2, "evaluation reports and rollout state", kEvaluationsAndRollouts},
 };
 
 Result<int> current_user_version(sqlite::Database& db) {

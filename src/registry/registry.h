@@ -80,6 +80,34 @@ struct AuditEntry {
   std::string detail_json;
 };
 
+// A stored offline evaluation of one version on one dataset (quality/ builds the report).
+struct EvaluationRecord {
+  int64_t id = 0;
+  std::string model;
+  int64_t version = 0;
+  std::string created_at;
+  std::string dataset_sha256;
+  std::string report_json;  // the report document, as the API returns it
+};
+
+// The persisted state of a model's progressive rollout (rollout/ owns the document's
+// shape). One row per model: a new rollout replaces the finished one.
+struct RolloutRecord {
+  std::string model;
+  std::string state_json;
+  std::string updated_at;
+};
+
+// One rollout transition, committed atomically: the new rollout state, an optional new
+// deployment revision (the traffic the new state implies), and the audit entry that
+// names the evidence.
+struct RolloutWrite {
+  std::string state_json;
+  std::optional<std::string> spec_json;  // set: append this normalized spec as a revision
+  std::string action;                    // audit action, e.g. "rollout.rolled_back"
+  std::string detail_json;               // audit detail: metric, value, limit, ...
+};
+
 class Registry {
  public:
   // Opens (creating if needed) the database file and applies pending migrations.
@@ -121,6 +149,25 @@ class Registry {
   virtual Result<std::vector<Revision>> live_deployments() const = 0;
   virtual Result<std::vector<Revision>> history(const std::string& model) const = 0;  // newest first
   virtual Result<Revision> get_revision(const std::string& model, int64_t revision) const = 0;
+
+  // --- evaluations ---
+  // NotFound for an unknown model or version.
+  virtual Result<EvaluationRecord> add_evaluation(const std::string& model, int64_t version,
+                                                  const std::string& dataset_sha256, const std::string& report_json,
+                                                  const Actor& actor) = 0;
+  // Newest first.
+  virtual Result<std::vector<EvaluationRecord>> evaluations(const std::string& model, int64_t version) const = 0;
+
+  // --- rollouts ---
+  // Writes the state, the optional revision and the audit entry in one transaction;
+  // returns the revision when one was appended. When `expected_revision` is set and
+  // the model's current revision differs (someone else changed the deployment), the
+  // write is refused with Aborted-like FailedPrecondition and nothing changes.
+  virtual Result<std::optional<Revision>> commit_rollout(const std::string& model, const RolloutWrite& write,
+                                                         const Actor& actor,
+                                                         std::optional<int64_t> expected_revision = {}) = 0;
+  virtual Result<std::optional<RolloutRecord>> rollout(const std::string& model) const = 0;
+  virtual Result<std::vector<RolloutRecord>> rollouts() const = 0;
 
   // --- audit ---
   // Records an event that changes nothing in the registry (e.g. a load failure).

@@ -38,6 +38,16 @@ class SqliteRegistry final : public Registry {
   Result<std::vector<Revision>> history(const std::string& model) const override;
   Result<Revision> get_revision(const std::string& model, int64_t revision) const override;
 
+  Result<EvaluationRecord> add_evaluation(const std::string& model, int64_t version, const std::string& dataset_sha256,
+                                          const std::string& report_json, const Actor& actor) override;
+  Result<std::vector<EvaluationRecord>> evaluations(const std::string& model, int64_t version) const override;
+
+  Result<std::optional<Revision>> commit_rollout(const std::string& model, const RolloutWrite& write,
+                                                 const Actor& actor,
+                                                 std::optional<int64_t> expected_revision) override;
+  Result<std::optional<RolloutRecord>> rollout(const std::string& model) const override;
+  Result<std::vector<RolloutRecord>> rollouts() const override;
+
   Status record_event(const std::string& model, const std::string& action, const std::string& detail_json,
                       const Actor& actor) override;
   Result<std::vector<AuditEntry>> audit(const std::string& model, int64_t limit) const override;
@@ -49,6 +59,9 @@ class SqliteRegistry final : public Registry {
   Result<std::optional<VersionRecord>> find_version_locked(const std::string& model, int64_t version) const;
   Result<int64_t> resolve_locked(const std::string& model, const std::string& ref) const;
   Result<std::optional<Revision>> latest_revision_locked(const std::string& model) const;
+  // Parses, resolves and validates `spec_json`, appends it as the next revision and
+  // audits it as "deployment.apply"; the caller owns the transaction.
+  Result<Revision> append_revision_locked(const std::string& model, const std::string& spec_json, const Actor& actor);
   Status append_audit_locked(const std::string& model, std::string_view action, const std::string& detail_json,
                              const Actor& actor, const std::string& at);
 

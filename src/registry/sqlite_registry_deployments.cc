@@ -49,10 +49,17 @@ Result<std::optional<Revision>> SqliteRegistry::latest_revision_locked(const std
 
 Result<Revision> SqliteRegistry::put_deployment(const std::string& model, const std::string& spec_json,
                                                 const Actor& actor) {
-  QUIVER_ASSIGN_OR_RETURN(DeploymentSpec spec, parse_deployment_spec(spec_json));
   std::lock_guard lock(mu_);
   sqlite::Transaction tx(*db_);
   QUIVER_RETURN_IF_ERROR(tx.begin());
+  QUIVER_ASSIGN_OR_RETURN(Revision revision, append_revision_locked(model, spec_json, actor));
+  QUIVER_RETURN_IF_ERROR(tx.commit());
+  return revision;
+}
+
+Result<Revision> SqliteRegistry::append_revision_locked(const std::string& model, const std::string& spec_json,
+                                                        const Actor& actor) {
+  QUIVER_ASSIGN_OR_RETURN(DeploymentSpec spec, parse_deployment_spec(spec_json));
   QUIVER_RETURN_IF_ERROR(require_model_locked(model));
 
   // Resolve inside the transaction so an alias cannot move between resolving and
@@ -86,7 +93,6 @@ Result<Revision> SqliteRegistry::put_deployment(const std::string& model, const 
   detail["revision"] = revision.revision;
   detail["spec"] = ordered_json::parse(revision.spec_json);
   QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "deployment.apply", detail.dump(), actor, revision.created_at));
-  QUIVER_RETURN_IF_ERROR(tx.commit());
   return revision;
 }
 

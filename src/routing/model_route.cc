@@ -62,6 +62,10 @@ Result<std::shared_ptr<const ModelRoute>> ModelRoute::build(std::string model, i
     if (r->ejected_.count(e->version)) continue;
     r->shadows_.push_back({e, std::clamp(sh.percent, 0.0, 100.0) / 100.0});
   }
+  if (r->spec_.rollout && r->spec_.rollout->retry_on_baseline) {
+    r->retry_from_ = endpoint_of(r->spec_.rollout->candidate);
+    r->retry_to_ = endpoint_of(r->spec_.rollout->baseline);
+  }
   return std::shared_ptr<const ModelRoute>(std::move(r));
 }
 
@@ -100,6 +104,7 @@ RouteDecision ModelRoute::route(const Headers& headers, const Params& params) co
     }
   }
   if (!d.primary) d.primary = pick_weighted(headers, params, d.kind);
+  if (d.primary == retry_from_) d.fallback = retry_to_;
   for (const auto& sh : shadows_) {
     if (sh.target == d.primary) continue;  // comparing a version with itself says nothing
     if (sh.fraction >= 1.0 || uniform01() < sh.fraction) d.shadows.push_back(sh.target);

@@ -12,6 +12,7 @@
 
 #include "core/deployment_spec.h"
 #include "core/params.h"
+#include "core/prediction_task.h"
 #include "core/status.h"
 #include "routing/route_hash.h"
 #include "routing/route_kind.h"
@@ -26,12 +27,17 @@ struct Endpoint {
   // The servable's routed-request count when this route was built, so the observed
   // traffic share reflects this revision only.
   uint64_t routed_baseline = 0;
+  // What the version predicts and where to read it (quality/ logs predictions with it).
+  PredictionTask task = {};
 };
 
 struct RouteDecision {
   const Endpoint* primary = nullptr;
   RouteKind kind = RouteKind::kDefault;
   std::vector<const Endpoint*> shadows;  // mirrored asynchronously, never awaited
+  // A rollout's candidate with retry_on_baseline: where to run the request again when
+  // the primary fails with a server-side error (the user sees no failure).
+  const Endpoint* fallback = nullptr;
 };
 
 class ModelRoute {
@@ -83,6 +89,8 @@ class ModelRoute {
   std::vector<CompiledShadow> shadows_;
   std::set<int64_t> ejected_;
   const Endpoint* default_ = nullptr;  // into endpoints_
+  const Endpoint* retry_from_ = nullptr;  // the rollout's candidate, when it retries on the baseline
+  const Endpoint* retry_to_ = nullptr;
 };
 
 }  // namespace quiver::routing

@@ -82,10 +82,14 @@ void ShadowTracker::record(const std::string& model, int64_t primary, int64_t sh
   a.s.max_abs_diff = std::max(a.s.max_abs_diff, diff.max_abs_diff);
   a.sum_abs += diff.sum_abs_diff;
   a.elements += diff.elements;
-  a.top1_rows += diff.top1_rows;
-  a.top1_agree += diff.top1_agree;
+  a.s.top1_rows += diff.top1_rows;
+  a.s.top1_agree += diff.top1_agree;
+  const double request_mad = diff.elements ? diff.sum_abs_diff / static_cast<double>(diff.elements) : 0;
+  a.s.request_mad_sum += request_mad;
+  a.s.request_mad_sq_sum += request_mad * request_mad;
   a.s.mean_abs_diff = a.elements ? a.sum_abs / static_cast<double>(a.elements) : 0;
-  a.s.top1_agreement = a.top1_rows ? static_cast<double>(a.top1_agree) / static_cast<double>(a.top1_rows) : 1.0;
+  a.s.top1_agreement =
+      a.s.top1_rows ? static_cast<double>(a.s.top1_agree) / static_cast<double>(a.s.top1_rows) : 1.0;
   export_metrics(a);
 }
 

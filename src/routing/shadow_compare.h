@@ -44,6 +44,11 @@ struct ShadowPairStats {
   double max_abs_diff = 0;    // worst over all compared requests
   double mean_abs_diff = 0;   // over all compared elements
   double top1_agreement = 1;  // share of compared rows whose arg-max agrees (1 when none)
+  // Exact counts behind the shares, for controllers that difference them over a window.
+  uint64_t top1_rows = 0;
+  uint64_t top1_agree = 0;
+  double request_mad_sum = 0;     // sum over compared requests of each one's mean abs diff
+  double request_mad_sq_sum = 0;  // ... and of its square
 };
 
 class ShadowTracker {
@@ -58,8 +63,6 @@ class ShadowTracker {
     ShadowPairStats s;
     double sum_abs = 0;
     uint64_t elements = 0;
-    uint64_t top1_rows = 0;
-    uint64_t top1_agree = 0;
   };
   Acc& acc(const std::string& model, int64_t primary, int64_t shadow);  // mu_ held
   void export_metrics(const Acc& a);                                     // mu_ held

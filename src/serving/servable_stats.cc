@@ -1,5 +1,8 @@
 #include "serving/servable_stats.h"
 
+#include <algorithm>
+#include <limits>
+
 #include <chrono>
 #include <cmath>
 #include <vector>
@@ -88,12 +91,29 @@ void ServableStats::record_success(double queue_seconds, double compute_seconds,
   requests_.fetch_add(1, std::memory_order_relaxed);
   count_this_second();
   latency_buckets_[bucket_of(total_seconds)].fetch_add(1, std::memory_order_relaxed);
+  compute_ns_.fetch_add(static_cast<uint64_t>(std::max(0.0, compute_seconds) * 1e9), std::memory_order_relaxed);
   if (m_requests_) {
     m_requests_->inc();
     m_latency_->observe(total_seconds);
     m_queue_->observe(queue_seconds);
     m_compute_->observe(compute_seconds);
   }
+}
+
+std::vector<uint64_t> ServableStats::latency_bucket_counts() const {
+  std::vector<uint64_t> out(kBuckets);
+  for (int i = 0; i < kBuckets; ++i) out[i] = latency_buckets_[i].load(std::memory_order_relaxed);
+  return out;
+}
+
+const std::vector<double>& ServableStats::latency_bucket_bounds() {
+  static const std::vector<double> bounds = [] {
+    std::vector<double> b(kBuckets);
+    for (int i = 0; i < kBuckets; ++i) b[i] = bucket_upper(i);
+    b.back() = std::numeric_limits<double>::infinity();  // the last bucket holds everything larger
+    return b;
+  }();
+  return bounds;
 }
 
 void ServableStats::record_batch(int64_t rows, size_t requests) {

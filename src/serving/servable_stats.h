@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/route_kind.h"
 
@@ -51,6 +52,12 @@ class ServableStats {
   double recent_rps() const;
   // Approximate latency quantile in seconds from the histogram (0 when empty).
   double latency_quantile(double q) const;
+  // The latency histogram of successful requests (cumulative counts), for controllers
+  // that difference it over a window; bounds are upper bucket edges in seconds.
+  std::vector<uint64_t> latency_bucket_counts() const;
+  static const std::vector<double>& latency_bucket_bounds();
+  // Seconds spent in the model (compute), summed over successful requests.
+  double compute_seconds() const { return static_cast<double>(compute_ns_.load(std::memory_order_relaxed)) * 1e-9; }
 
  private:
   std::atomic<uint64_t> requests_{0};
@@ -59,6 +66,7 @@ class ServableStats {
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> expired_{0};
   std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> compute_ns_{0};
   static constexpr int kRouteKinds = static_cast<int>(RouteKind::kShadow) + 1;
   std::array<metrics::Counter*, kRouteKinds> m_routes_{};
   metrics::Counter* m_requests_ = nullptr;

@@ -157,6 +157,9 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerC
   call.parameters = decode_parameters(req->parameters());
   call.inputs = std::move(inputs->tensors);
   call.deadline = steady_deadline(ctx->deadline());
+  call.request_id = req->id();
+  if (auto it = call.headers.find("x-request-id"); call.request_id.empty() && it != call.headers.end())
+    call.request_id = it->second;
 
   // The call (ctx, req, resp) stays alive until Finish, so the callback may use it
   // from whichever thread completes the request.

@@ -5,8 +5,11 @@
 #include "api/inference/inference_service.h"
 #include "lifecycle/manager.h"
 #include "metrics/metrics_registry.h"
+#include "quality/quality_service.h"
 #include "registry/registry.h"
 #include "routing/route_table.h"
+#include "rollout/bandit_controller.h"
+#include "rollout/rollout_controller.h"
 #include "routing/shadow_compare.h"
 #include "store/blob_store.h"
 
@@ -22,6 +25,9 @@ struct ApiContext {
   metrics::MetricsRegistry& metrics;
   routing::ShadowTracker& shadows;
   api::InferenceService& inference;
+  rollout::RolloutController& rollouts;
+  rollout::BanditController& bandits;
+  quality::QualityService& quality;
 };
 
 // Each registers one endpoint group (one file each).
@@ -29,5 +35,8 @@ void register_inference_routes(HttpServer& server, ApiContext& ctx);
 void register_registry_routes(HttpServer& server, ApiContext& ctx);
 void register_deployment_routes(HttpServer& server, ApiContext& ctx);
 void register_ops_routes(HttpServer& server, ApiContext& ctx);
+void register_rollout_routes(HttpServer& server, ApiContext& ctx);
+void register_compare_routes(HttpServer& server, ApiContext& ctx);
+void register_quality_routes(HttpServer& server, ApiContext& ctx);
 
 }  // namespace quiver::http

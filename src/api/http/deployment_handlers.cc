@@ -2,15 +2,28 @@
 // live status, list history, roll back, delete; plus the audit log.
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
+
 #include "api/http/api_context.h"
 #include "api/http/http_server.h"
 #include "api/http/json_views.h"
 #include "registry/deployment_spec_json.h"
+#include "rollout/objective.h"
+#include "rollout/step_traffic.h"
 
 namespace quiver::http {
 namespace {
 
 using nlohmann::json;
+
+// A rollout's id: unique enough to tell one apply from the next, readable in audit.
+std::string new_rollout_id() {
+  static std::atomic<uint64_t> counter{0};
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return "r" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) + "-" +
+         std::to_string(counter.fetch_add(1));
+}
 
 // Parses, resolves and validates a spec body into its normalized JSON text.
 Result<std::string> prepare_spec(registry::Registry& reg, const std::string& model, const std::string& body) {
@@ -19,6 +32,20 @@ Result<std::string> prepare_spec(registry::Registry& reg, const std::string& mod
   QUIVER_RETURN_IF_ERROR(registry::resolve_version_refs(
       spec, [&](const std::string& ref) { return reg.resolve(model, ref); }));
   QUIVER_RETURN_IF_ERROR(registry::validate_deployment_spec(spec));
+  if (!spec.objective_json.empty())
+    QUIVER_RETURN_IF_ERROR(rollout::objective_from_json(json::parse(spec.objective_json)).status());
+  if (spec.rollout) {
+    // A person applying a rollout starts a new one (unless the body names the running
+    // one's id), and it starts with its first step's traffic, never the spec's own.
+    QUIVER_ASSIGN_OR_RETURN(auto current, reg.current_deployment(model));
+    std::string running;
+    if (current) {
+      auto cur = registry::parse_deployment_spec(current->spec_json);
+      if (cur.is_ok() && cur->rollout) running = cur->rollout->id;
+    }
+    if (spec.rollout->id.empty() || spec.rollout->id != running) spec.rollout->id = new_rollout_id();
+    spec = rollout::with_traffic(std::move(spec), rollout::traffic_at(*spec.rollout, 0));
+  }
   return registry::serialize_deployment_spec(spec);
 }
 

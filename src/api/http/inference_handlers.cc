@@ -61,6 +61,7 @@ void handle_infer(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Resp
   call.headers = req->headers;
   call.parameters = parsed->parameters;
   call.inputs = parsed->inputs;  // shares the tensor bytes with the body
+  call.request_id = parsed->id.empty() ? req->header("x-request-id") : parsed->id;
   auto state = std::make_shared<InferRequestData>(std::move(parsed).value());
   ctx.inference.infer(std::move(call), [state, model = req->path_params.at("model"),
                                         respond = std::move(respond)](Result<api::InferOutcome> r, int64_t version) {

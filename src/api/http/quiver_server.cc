@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <limits>
+#include <random>
 
 #include "api/grpc/grpc_server.h"
 #include "api/http/api_context.h"
 #include "api/http/http_server.h"
 #include "api/http/oip_codec.h"
+#include "api/http/rollout_signals.h"
+#include "api/http/version_runner.h"
 #include "backends/backend.h"
 
 namespace quiver::http {
@@ -19,8 +22,13 @@ struct QuiverServer::Parts {
   std::unique_ptr<registry::Registry> registry;
   routing::RoutePublisher routes;
   std::unique_ptr<routing::ShadowTracker> shadows;
+  std::unique_ptr<VersionRunner> runner;               // runs versions for evaluations
+  std::unique_ptr<quality::QualityService> quality;    // stopped before the manager; outlives inference
   std::unique_ptr<api::InferenceService> inference;
   std::unique_ptr<lifecycle::LifecycleManager> manager;
+  std::unique_ptr<RolloutSignals> signals;
+  std::unique_ptr<rollout::RolloutController> rollouts;  // stopped before the manager
+  std::unique_ptr<rollout::BanditController> bandits;    // likewise
   std::unique_ptr<ApiContext> ctx;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<grpc_api::GrpcServer> grpc;
@@ -52,9 +60,41 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
       [](const backends::LoadRequest& r) { return backends::load_backend(r); }, decode_warmup);
 
   p->shadows = std::make_unique<routing::ShadowTracker>(&metrics::default_registry());
-  p->inference = std::make_unique<api::InferenceService>(p->routes, *p->shadows, metrics::default_registry());
+  p->runner = std::make_unique<VersionRunner>(
+      p->routes, *p->registry, *p->blobs, [](const backends::LoadRequest& r) { return backends::load_backend(r); },
+      o.intra_op_threads);
+  quality::QualityOptions qo;
+  qo.log.max_entries = o.prediction_log_max_entries;
+  qo.log.max_age = std::chrono::seconds(o.prediction_log_max_age_s);
+  p->quality = std::make_unique<quality::QualityService>(
+      *p->registry, [b = p->blobs.get()](const std::string& sha) { return b->path_of(sha); }, p->clock,
+      &metrics::default_registry(), qo,
+      [r = p->runner.get()](const std::string& model, int64_t version, std::vector<Tensor> inputs,
+                            quality::RunDone done) { r->run(model, version, std::move(inputs), std::move(done)); },
+      [r = p->runner.get()](const std::string& model, int64_t version) { r->release(model, version); });
+  p->inference = std::make_unique<api::InferenceService>(p->routes, *p->shadows, metrics::default_registry(),
+                                                         &p->quality->predictions());
+  p->signals = std::make_unique<RolloutSignals>(p->routes, *p->shadows, 
+      [q = p->quality.get()](const std::string& model, int64_t version, rollout::VersionCounters& out) {
+        const quality::QualityCounts c = q->tracker().counts(model, version);
+        out.feedback_n += c.n;
+        out.correct += c.correct;
+        out.reward_n += c.reward_n;
+        out.reward_sum += c.reward_sum;
+        out.reward_sq_sum += c.reward_sq_sum;
+      });
+  p->rollouts = std::make_unique<rollout::RolloutController>(*p->registry, *p->signals, p->clock,
+                                                             &metrics::default_registry(),
+                                                             [m = p->manager.get()] { m->notify(); });
+  p->bandits = std::make_unique<rollout::BanditController>(
+      *p->registry, *p->signals, p->clock, &metrics::default_registry(),
+      [m = p->manager.get()](const std::string& model, int64_t revision, std::vector<TrafficWeight> traffic) {
+        m->set_traffic_override(model, revision, std::move(traffic));
+      },
+      std::random_device{}());
   p->ctx = std::make_unique<ApiContext>(ApiContext{*p->registry, *p->blobs, p->routes, *p->manager,
-                                                   metrics::default_registry(), *p->shadows, *p->inference});
+                                                   metrics::default_registry(), *p->shadows, *p->inference,
+                                                   *p->rollouts, *p->bandits, *p->quality});
 
   HttpServerOptions ho;
   ho.host = o.host;
@@ -67,10 +107,15 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   register_registry_routes(*p->http, *p->ctx);
   register_deployment_routes(*p->http, *p->ctx);
   register_ops_routes(*p->http, *p->ctx);
+  register_rollout_routes(*p->http, *p->ctx);
+  register_compare_routes(*p->http, *p->ctx);
+  register_quality_routes(*p->http, *p->ctx);
 
   // Restore deployments before taking traffic, so a restarted server answers with the
   // versions it served before (readiness reports the truth while they load).
   p->manager->start();
+  p->rollouts->start();
+  p->bandits->start();
   QUIVER_RETURN_IF_ERROR(p->http->start());
   grpc_api::GrpcServerOptions go;
   go.host = o.host;
@@ -80,6 +125,10 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   p->grpc = std::make_unique<grpc_api::GrpcServer>(p->routes, *p->manager, *p->inference);
   if (Status st = p->grpc->start(go); !st.is_ok()) {
     p->http->stop();
+    p->quality->stop();
+    p->runner->stop();
+    p->rollouts->stop();
+    p->bandits->stop();
     p->manager->stop();
     return st;
   }
@@ -98,6 +147,10 @@ void QuiverServer::stop() {
   if (!parts_) return;
   parts_->grpc->stop();
   parts_->http->stop();
+  parts_->quality->stop();  // evaluations run versions: before the manager unloads them
+  parts_->runner->stop();
+  parts_->rollouts->stop();
+  parts_->bandits->stop();
   parts_->manager->stop();
   parts_.reset();
 }

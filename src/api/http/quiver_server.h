@@ -23,6 +23,9 @@ struct ServeOptions {
   uint64_t max_upload_bytes = 8ull << 30;
   int intra_op_threads = 1;
   int warmup_runs = 3;  // TorchScript's profiling executor optimises after a few runs
+  // Predictions kept for joining feedback by request id: at most this many, this old.
+  uint64_t prediction_log_max_entries = 1'000'000;
+  int64_t prediction_log_max_age_s = 3600;
 };
 
 class QuiverServer {

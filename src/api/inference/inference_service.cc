@@ -87,6 +87,7 @@ void InferenceService::infer(InferCall call, InferCallback done) {
   const routing::ModelRoute* route = nullptr;
   routing::RouteKind kind = routing::RouteKind::kPinned;
   std::vector<const routing::Endpoint*> shadows;
+  int64_t fallback = 0;  // the baseline to retry on, when the candidate fails
 
   if (call.version) {
     auto pinned = table->resolve_pinned(call.model, *call.version);
@@ -101,10 +102,12 @@ void InferenceService::infer(InferCall call, InferCallback done) {
     endpoint = decision.primary;
     kind = decision.kind;
     shadows = std::move(decision.shadows);
+    if (decision.fallback) fallback = decision.fallback->version;
     endpoint->servable->stats().record_routed();
   }
   endpoint->servable->stats().record_route(kind);
   const int64_t version = endpoint->version;
+  done = log_predictions(std::move(done), call, *endpoint);
 
   // The cache answers before anything is queued; a hit has nothing to mirror.
   auto cache = caches_.for_model(call.model, route ? route->spec().cache.max_entries : 0);
@@ -128,17 +131,44 @@ void InferenceService::infer(InferCall call, InferCallback done) {
     comparisons.push_back(std::move(cmp));
   }
 
+  // Tensors share their bytes, so keeping the inputs for a retry copies nothing.
+  std::vector<Tensor> retry_inputs;
+  if (fallback) retry_inputs = call.inputs;
+
   // The callback must not capture the servable (see serving/servable.h on lifetimes).
   endpoint->servable->submit(
       std::move(call.inputs),
-      [version, kind, comparisons = std::move(comparisons), cache = std::move(cache), key = std::move(key),
-       done = std::move(done)](Result<std::vector<Tensor>> r) mutable {
+      [this, version, kind, comparisons = std::move(comparisons), cache = std::move(cache), key = std::move(key),
+       fallback, retry_inputs = std::move(retry_inputs), model = fallback ? call.model : std::string(),
+       deadline = *deadline, done = std::move(done)](Result<std::vector<Tensor>> r) mutable {
         for (const auto& cmp : comparisons) cmp->set_primary(r);
+        // A server-side failure of the candidate still counts against it (its stats
+        // recorded the error), but the user gets the baseline's answer.
+        const bool server_error =
+            !r.is_ok() && (r.status().code() == StatusCode::kInternal || r.status().code() == StatusCode::kUnavailable);
+        if (fallback && server_error)
+          return retry_on(model, fallback, std::move(retry_inputs), kind, deadline, std::move(done));
         if (!r.is_ok()) return done(r.status(), version);
         if (cache) cache->insert(std::move(*key), r.value());
         done(InferOutcome{version, kind, std::move(r).value()}, version);
       },
       *deadline);
+}
+
+void InferenceService::retry_on(const std::string& model, int64_t version, std::vector<Tensor> inputs,
+                                routing::RouteKind kind, std::optional<std::chrono::steady_clock::time_point> deadline,
+                                InferCallback done) {
+  auto table = routes_.load();
+  auto pinned = table->resolve_pinned(model, std::to_string(version));
+  if (!pinned.is_ok()) return done(pinned.status(), version);
+  (*pinned)->servable->stats().record_route(kind);
+  (*pinned)->servable->submit(
+      std::move(inputs),
+      [version, kind, done = std::move(done)](Result<std::vector<Tensor>> r) mutable {
+        if (!r.is_ok()) return done(r.status(), version);
+        done(InferOutcome{version, kind, std::move(r).value()}, version);
+      },
+      deadline);
 }
 
 }  // namespace quiver::api

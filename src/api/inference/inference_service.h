@@ -27,9 +27,11 @@
 #include "routing/route_kind.h"
 
 namespace quiver::metrics { class MetricsRegistry; }
+namespace quiver::quality { class PredictionLog; }
 namespace quiver::routing {
 class RoutePublisher;
 class ShadowTracker;
+struct Endpoint;
 }  // namespace quiver::routing
 
 namespace quiver::api {
@@ -42,6 +44,9 @@ struct InferCall {
   std::vector<Tensor> inputs;
   // A deadline the transport carries (e.g. gRPC's); combined with "timeout_ms".
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // The request's id (OIP "id", else the x-request-id header); when set, what the
+  // answering version predicted is logged so feedback can join it later.
+  std::string request_id;
 };
 
 struct InferOutcome {
@@ -56,20 +61,31 @@ using InferCallback = std::function<void(Result<InferOutcome> outcome, int64_t v
 
 class InferenceService {
  public:
+  // `predictions` (may be null: nothing is logged) must outlive the service.
   InferenceService(routing::RoutePublisher& routes, routing::ShadowTracker& shadows,
-                   metrics::MetricsRegistry& metrics)
-      : routes_(routes), shadows_(shadows), metrics_(metrics) {}
+                   metrics::MetricsRegistry& metrics, quality::PredictionLog* predictions = nullptr)
+      : routes_(routes), shadows_(shadows), metrics_(metrics), predictions_(predictions) {}
 
   void infer(InferCall call, InferCallback done);
 
  private:
   void count_cache(const std::string& model, int64_t version, bool hit);
+  // Wraps `done` so a successful answer to a request with an id is logged in
+  // predictions_ (by the version that answered, read with `endpoint`'s task); returns
+  // `done` itself when there is nothing to log. (prediction_recording.cc)
+  InferCallback log_predictions(InferCallback done, const InferCall& call, const routing::Endpoint& endpoint) const;
+  // retry_on_baseline: runs a request that failed on a rollout's candidate again on
+  // the baseline, resolved from the current route snapshot (the callback that calls
+  // this must not hold a servable).
+  void retry_on(const std::string& model, int64_t version, std::vector<Tensor> inputs, routing::RouteKind kind,
+                std::optional<std::chrono::steady_clock::time_point> deadline, InferCallback done);
 
   ResponseCaches caches_;
 
   routing::RoutePublisher& routes_;
   routing::ShadowTracker& shadows_;
   metrics::MetricsRegistry& metrics_;
+  quality::PredictionLog* predictions_;
 };
 
 }  // namespace quiver::api
