@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the server and every benchmark, runs the whole suite and rewrites
 # docs/benchmarks.md with the numbers and the exact commands of this run.
-# Takes about four minutes once built. BUILD_DIR (default: build) picks the build directory;
+# Takes about five minutes once built. BUILD_DIR (default: build) picks the build directory;
 # extra arguments go to bench/run_benchmarks.py (e.g. --duration 4, --only ab).
 set -euo pipefail
 cd "$(dirname "$0")/.."

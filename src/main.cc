@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
                         "Seconds a prediction waits for its feedback")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--objective-interval-ms", options.objective_interval_ms,
+                        "How often objectives with auto: promote_best are scored")
+      ->capture_default_str();
   int exit_code = 0;
   serve_cmd->callback([&] {
     options.data_dir = data_dir;

@@ -283,13 +283,11 @@ Status RolloutController::transition(const std::string& model, const Current& cu
     next = aborted_spec(cur.spec);
   }
 
+  // Every transition is a revision, even one that keeps the traffic (a pause), so the
+  // deployment's history tells the rollout's whole story with its reasons.
   registry::RolloutWrite write;
-  if (next) {
-    std::string text = registry::serialize_deployment_spec(*next);
-    if (text != cur.revision.spec_json) write.spec_json = std::move(text);
-  }
-  if (to == Phase::kPromoting || to == Phase::kRollingBack)
-    st.target_revision = cur.revision.revision + (write.spec_json ? 1 : 0);
+  write.spec_json = next ? registry::serialize_deployment_spec(*next) : cur.revision.spec_json;
+  if (to == Phase::kPromoting || to == Phase::kRollingBack) st.target_revision = cur.revision.revision + 1;
   write.state_json = st.to_json().dump();
   write.action = action;
   evidence["from"] = phase_name(from);

@@ -2,9 +2,9 @@
 // judging the candidate against the baseline each tick (analysis.h) and promoting,
 // pausing or rolling back by itself; people steer it with the verbs below.
 //
-// Every transition is one registry commit: the rollout's new state, the revision with
-// the traffic that state implies (step_traffic.h), and an audit entry naming the
-// evidence (metric, value, limit). The commit names the revision it was decided on, so
+// Every transition is one registry commit: the rollout's new state, a revision with
+// the traffic that state implies (step_traffic.h; unchanged for a pause), and an audit
+// entry naming the evidence (metric, value, limit). The commit names the revision it was decided on, so
 // a person's change made meanwhile wins and the controller looks again next tick.
 // State lives in the registry, so a restart resumes each rollout at its step.
 //

@@ -9,6 +9,8 @@
 #include "registry/registry.h"
 #include "routing/route_table.h"
 #include "rollout/bandit_controller.h"
+#include "rollout/objective.h"
+#include "rollout/objective_controller.h"
 #include "rollout/rollout_controller.h"
 #include "routing/shadow_compare.h"
 #include "store/blob_store.h"
@@ -37,6 +39,11 @@ void register_deployment_routes(HttpServer& server, ApiContext& ctx);
 void register_ops_routes(HttpServer& server, ApiContext& ctx);
 void register_rollout_routes(HttpServer& server, ApiContext& ctx);
 void register_compare_routes(HttpServer& server, ApiContext& ctx);
+
+// The versions' columns of GET /v1/models/{m}/compare, and the facts the objective
+// scores (compare_handlers.cc; the objective controller uses it too).
+nlohmann::json compare_versions(ApiContext& ctx, const std::string& model, const std::vector<int64_t>& versions,
+                                std::vector<rollout::VersionFacts>& facts);
 void register_quality_routes(HttpServer& server, ApiContext& ctx);
 
 }  // namespace quiver::http

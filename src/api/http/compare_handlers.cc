@@ -105,11 +105,10 @@ json version_column(ApiContext& ctx, const std::string& model, int64_t version,
   return col;
 }
 
-void handle_compare(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Responder respond) {
-  const std::string& model = req->path_params.at("model");
-  auto versions = versions_to_compare(ctx, model, req->query);
-  if (!versions.is_ok()) return respond(HttpResponse::error(versions.status()));
+}  // namespace
 
+json compare_versions(ApiContext& ctx, const std::string& model, const std::vector<int64_t>& versions,
+                      std::vector<rollout::VersionFacts>& facts) {
   const auto status = ctx.manager.status(model);
   auto table = ctx.routes.load();
   const auto* entry = table->find(model);
@@ -123,15 +122,23 @@ void handle_compare(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Re
         best_share = route->configured_share(e.version);
         primary = e.version;
       }
-
   json cols = json::array();
-  std::vector<rollout::VersionFacts> facts;
-  for (int64_t v : *versions) {
+  for (int64_t v : versions) {
     rollout::VersionFacts f;
     cols.push_back(version_column(ctx, model, v, status, route, primary, f));
     facts.push_back(f);
   }
-  json out = {{"model", model}, {"versions", cols}, {"objective", nullptr}};
+  return cols;
+}
+
+namespace {
+
+void handle_compare(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Responder respond) {
+  const std::string& model = req->path_params.at("model");
+  auto versions = versions_to_compare(ctx, model, req->query);
+  if (!versions.is_ok()) return respond(HttpResponse::error(versions.status()));
+  std::vector<rollout::VersionFacts> facts;
+  json out = {{"model", model}, {"versions", compare_versions(ctx, model, *versions, facts)}, {"objective", nullptr}};
 
   auto current = ctx.registry.current_deployment(model);
   if (current.is_ok() && *current) {

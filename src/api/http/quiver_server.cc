@@ -30,6 +30,7 @@ struct QuiverServer::Parts {
   std::unique_ptr<rollout::RolloutController> rollouts;  // stopped before the manager
   std::unique_ptr<rollout::BanditController> bandits;    // likewise
   std::unique_ptr<ApiContext> ctx;
+  std::unique_ptr<rollout::ObjectiveController> objectives;  // reads facts through ctx
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<grpc_api::GrpcServer> grpc;
 };
@@ -95,6 +96,14 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   p->ctx = std::make_unique<ApiContext>(ApiContext{*p->registry, *p->blobs, p->routes, *p->manager,
                                                    metrics::default_registry(), *p->shadows, *p->inference,
                                                    *p->rollouts, *p->bandits, *p->quality});
+  p->objectives = std::make_unique<rollout::ObjectiveController>(
+      *p->registry,
+      [c = p->ctx.get()](const std::string& model, const std::vector<int64_t>& versions) {
+        std::vector<rollout::VersionFacts> facts;
+        compare_versions(*c, model, versions, facts);
+        return facts;
+      },
+      p->clock, [m = p->manager.get()] { m->notify(); }, std::chrono::milliseconds(o.objective_interval_ms));
 
   HttpServerOptions ho;
   ho.host = o.host;
@@ -116,6 +125,7 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   p->manager->start();
   p->rollouts->start();
   p->bandits->start();
+  p->objectives->start();
   QUIVER_RETURN_IF_ERROR(p->http->start());
   grpc_api::GrpcServerOptions go;
   go.host = o.host;
@@ -129,6 +139,7 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
     p->runner->stop();
     p->rollouts->stop();
     p->bandits->stop();
+    p->objectives->stop();
     p->manager->stop();
     return st;
   }
@@ -151,6 +162,7 @@ void QuiverServer::stop() {
   parts_->runner->stop();
   parts_->rollouts->stop();
   parts_->bandits->stop();
+  parts_->objectives->stop();
   parts_->manager->stop();
   parts_.reset();
 }

@@ -26,6 +26,8 @@ struct ServeOptions {
   // Predictions kept for joining feedback by request id: at most this many, this old.
   uint64_t prediction_log_max_entries = 1'000'000;
   int64_t prediction_log_max_age_s = 3600;
+  // How often an `objective: {auto: promote_best}` deployment is scored.
+  int64_t objective_interval_ms = 10'000;
 };
 
 class QuiverServer {
