@@ -21,6 +21,7 @@ Two questions:
 """
 
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -30,6 +31,9 @@ ROUTING = (("plain weighted (2 versions, 90/10)", "BM_RouteWeightedTwoVersions")
            ("live rollout (5 % step, 100 % mirror, retry_on_baseline)", "BM_RouteLiveRollout"),
            ("bandit (3 arms, shares as weights)", "BM_RouteBanditThreeArms"))
 CONCURRENCY = "8"
+# More rounds than the suite's ROUNDS (3): a 5 % comparison of three deployments on a
+# shared two-core machine, where one run can differ from the next by 20 % or more.
+ROUNDS = 5
 TICK = "250ms"
 VERSIONS = [{"version": "1", "instances": 1}, {"version": "2", "instances": 1}]
 SPECS = (
@@ -79,6 +83,13 @@ def per_version_requests(server):
     return counts
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_ready(server, label, revision, timeout=60):
     """Until the deployment is ready and serves `revision` or a later one (the rollout
     controller writes a revision of its own for the step), and, for the rollout, until
@@ -110,19 +121,25 @@ def control_status(server, label):
     return answer.json() if answer.ok else {"error": answer.text}
 
 
-def measure(suite, bench, server, label, spec):
+def measure(suite, bench, server, label, spec, first):
     """Applies `spec`, waits until it serves, then one `quiver bench` run; the
     rollout's or bandit's status is read halfway through the measured time and at the
-    end, and the requests each version answered are counted from /metrics."""
-    suite.log.record("g", ["curl", "-X", "PUT", f"{server.url}/v1/deployments/iris", "-d", json.dumps(spec)],
-                     comment="then wait until GET /v1/deployments/iris says ready (and, for the rollout, "
-                             "progressing at step 0; for the bandit, shares published)")
-    revision = server.deploy("iris", spec, wait=False)
-    wait_ready(server, label, revision)
+    end, the requests each version answered are counted from /metrics and the server's
+    CPU time over the run is divided by them (a measure that other work on a shared
+    machine disturbs less than throughput, and one that includes the controllers'
+    ticks). The
+    commands are recorded in the first round only (the others repeat them)."""
     argv = [suite.quiver, "bench", "iris", "--server", server.url, "--json", "--binary",
             "--concurrency", CONCURRENCY, "--duration", suite.duration()]
-    suite.log.record("g", argv)
-    before = per_version_requests(server)
+    if first:
+        suite.log.record("g", ["curl", "-X", "PUT", f"{server.url}/v1/deployments/iris", "-d", json.dumps(spec)],
+                         comment=f"{label}: then poll GET /v1/deployments/iris until ready"
+                                 + {ROLLOUT: " and GET .../rollout until progressing at step 0",
+                                    BANDIT: " and GET .../bandit until shares are published"}.get(label, ""))
+        suite.log.record("g", argv, comment=f"once per round, {ROUNDS} rounds")
+    revision = server.deploy("iris", spec, wait=False)
+    wait_ready(server, label, revision)
+    before, cpu_before = per_version_requests(server), cpu_seconds(server.proc.pid)
     proc = subprocess.Popen(argv, cwd=bench.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1 + suite.args.duration / 2)  # 1 s of warmup, then half the measured time
     during = control_status(server, label)
@@ -130,12 +147,12 @@ def measure(suite, bench, server, label, spec):
     if proc.returncode != 0:
         raise RuntimeError(f"quiver bench failed under '{label}': {stderr.strip()[-2000:]}")
     after_status = control_status(server, label)
-    after = per_version_requests(server)
+    after, cpu_after = per_version_requests(server), cpu_seconds(server.proc.pid)
     served = {v: after.get(v, 0) - before.get(v, 0) for v in after}
     total = sum(served.values()) or 1
     level = json.loads(stdout)["levels"][0]
-    return {"level": level, "v2_share": served.get("2", 0) / total, "during": during, "after": after_status,
-            "revision": revision}
+    return {"level": level, "v2_share": served.get("2", 0) / total, "cpu_us": (cpu_after - cpu_before) * 1e6 / total,
+            "during": during, "after": after_status, "revision": revision}
 
 
 def served_throughput(suite, bench):
@@ -146,11 +163,13 @@ def served_throughput(suite, bench):
         server.push("iris", suite.model("iris_v2.pt"), 2, bench.IRIS_IN, bench.IRIS_OUT)
         out = {label: [] for label, _ in SPECS}
         # Alternating rounds, as in b and e: a burst of other work on the shared machine
-        # lands on every deployment rather than on one. Every round re-applies its spec,
-        # so each rollout round starts a fresh rollout and each bandit round a fresh bandit.
-        for _ in range(bench.ROUNDS):
-            for label, spec in SPECS:
-                out[label].append(measure(suite, bench, server, label, spec))
+        # lands on every deployment rather than on one. The order rotates from round to
+        # round, so no deployment always runs first or always follows the same one. Every
+        # round re-applies its spec: each rollout round starts a fresh rollout, each
+        # bandit round a fresh bandit.
+        for i in range(ROUNDS):
+            for label, spec in SPECS[i % len(SPECS):] + SPECS[:i % len(SPECS)]:
+                out[label].append(measure(suite, bench, server, label, spec, first=i == 0))
         suite.results.setdefault("g", {})["served"] = out
     finally:
         server.stop()
@@ -158,11 +177,15 @@ def served_throughput(suite, bench):
 
 # ---- the report ---------------------------------------------------------------
 
-def rollout_note(st):
+def rollout_note(st, verdicts=False):
     if not st or "state" not in st:
         return f"no rollout status ({st})"
-    verdicts = ", ".join(f"{m['name']} {m['verdict']} (n {m['n']})" for m in st.get("metrics", []))
-    return f"{st['state']}, step {st.get('step')}, candidate {st.get('candidate_share', 0):.0%}; {verdicts}"
+    note = f"{st['state']} at step {st.get('step')}, candidate {st.get('candidate_share', 0):.0%}"
+    metrics = st.get("metrics", [])
+    if verdicts and metrics:
+        note += "; " + ", ".join(f"{m['name']} {m['verdict']}" for m in metrics)
+        note += f" (n {max(m['n'] for m in metrics)})"
+    return note
 
 
 def bandit_note(st):
@@ -207,7 +230,7 @@ def render(suite, bench):
         add(f"### Served throughput (iris, binary tensors, {CONCURRENCY} connections)\n")
         add("One server with iris v1 and v2 loaded (one instance each); `quiver bench iris --binary --concurrency "
             f"{CONCURRENCY}` through the routed endpoint under three deployments, applied in turn and alternated for "
-            f"{bench.ROUNDS} rounds (each round re-applies its deployment and waits until "
+            f"{ROUNDS} rounds (each round re-applies its deployment and waits until "
             "`GET /v1/deployments/iris` says ready); ratios use the medians over the rounds.\n")
         add("- **plain weighted**: `traffic: [{version: 1, weight: 50}, {version: 2, weight: 50}]`.")
         add("- **live rollout**: `rollout: {baseline: 1, candidate: 2, steps: [{weight: 50, pause: manual}], "
@@ -217,39 +240,50 @@ def render(suite, bench):
         add("- **bandit**: `bandit: {arms: [1, 2], policy: thompson, warmup_per_arm: 0, tick: 250ms}`. No feedback "
             "arrives, so each tick's Thompson draws give slightly different shares and a new route snapshot is "
             "published about four times a second. Shares are read halfway through and at the end of each run.\n")
-        add("| deployment | round | infer/s | p50 ms | p90 ms | p99 ms | errors | v2 share served | controller during / after |")
-        add("|---|---|---|---|---|---|---|---|---|")
+        add("| deployment | round | infer/s | p50 ms | p90 ms | p99 ms | errors | server CPU us / request "
+            "| v2 share served | rollout / bandit status: halfway / at the end |")
+        add("|---|---|---|---|---|---|---|---|---|---|")
         for label, runs in served.items():
             for i, m in enumerate(runs, 1):
                 level = m["level"]
                 if label == ROLLOUT:
-                    note = f"{rollout_note(m['during'])} / {rollout_note(m['after'])}"
+                    note = f"{rollout_note(m['during'])} / {rollout_note(m['after'], verdicts=True)}"
                 elif label == BANDIT:
                     note = f"{bandit_note(m['during'])} / {bandit_note(m['after'])}"
                 else:
                     note = "-"
                 add(f"| {label} | {i} | {level['throughput_infer_per_s']:.0f} | {bench.ms(level, 'p50'):.3f} "
                     f"| {bench.ms(level, 'p90'):.3f} | {bench.ms(level, 'p99'):.3f} | {level['errors']} "
-                    f"| {m['v2_share']:.1%} | {note} |")
+                    f"| {m['cpu_us']:.1f} | {m['v2_share']:.1%} | {note} |")
         add("")
-        add("| deployment | median infer/s | median p50 ms | median p99 ms | throughput / plain weighted | goal within 5 % |")
-        add("|---|---|---|---|---|---|")
-        ratios = []
+        cpu = {label: statistics.median(m["cpu_us"] for m in runs) for label, runs in served.items()}
+        add("| deployment | median infer/s | median p50 ms | median p99 ms | median server CPU us / request "
+            "| throughput / plain weighted | goal within 5 % | CPU per request / plain weighted |")
+        add("|---|---|---|---|---|---|---|---|")
+        ratios, cpu_ratios = [], []
         for label, (tput, p50, p99) in med.items():
-            ratio = tput / plain_tput
+            ratio, cpu_ratio = tput / plain_tput, cpu[label] / cpu[PLAIN]
             if label == PLAIN:
-                add(f"| {label} | {tput:.0f} | {p50:.3f} | {p99:.3f} | 1.00 | - |")
+                add(f"| {label} | {tput:.0f} | {p50:.3f} | {p99:.3f} | {cpu[label]:.1f} | 1.00 | - | 1.00 |")
                 continue
             ratios.append(ratio)
-            add(f"| {label} | {tput:.0f} | {p50:.3f} | {p99:.3f} | **{ratio:.3f}** | "
-                f"{bench.verdict(ratio >= 0.95)} |")
+            cpu_ratios.append(cpu_ratio)
+            add(f"| {label} | {tput:.0f} | {p50:.3f} | {p99:.3f} | {cpu[label]:.1f} | **{ratio:.3f}** "
+                f"| {bench.verdict(ratio >= 0.95)} | {cpu_ratio:.3f} |")
         add("")
-        rollout_ok = all(m["during"].get("state") == "progressing" and m["during"].get("step") == 0
-                         for m in served[ROLLOUT])
-        add(f"Lowest throughput ratio: **{min(ratios):.3f}** (goal >= 0.95: {bench.verdict(min(ratios) >= 0.95)}). "
-            f"The rollout was {'progressing at step 0 in every round' if rollout_ok else 'NOT progressing at step 0 in every round'} "
-            "halfway through the measured time. All three runs share two cores with the load generator and "
-            "with other work on the machine, so round-to-round spread of a few percent is noise rather than cost; "
-            "the alternated rounds spread it over all three deployments.\n")
+        rollout_ok = all(st.get("state") == "progressing" and st.get("step") == 0
+                         for m in served[ROLLOUT] for st in (m["during"], m["after"]))
+        spread = max((max(t) - min(t)) / statistics.median(t)
+                     for t in ([m["level"]["throughput_infer_per_s"] for m in runs] for runs in served.values()))
+        add(f"Lowest throughput ratio: **{min(ratios):.3f}** (goal >= 0.95: {bench.verdict(min(ratios) >= 0.95)}); "
+            f"highest server CPU per request relative to plain weighted: **{max(cpu_ratios):.3f}**. The rollout was "
+            + ("progressing at step 0 halfway through and at the end of every round"
+               if rollout_ok else "**not** progressing at step 0 throughout (see the table)")
+            + ". The server, the load generator and other work on the machine share two cores, and the rounds "
+            f"of one deployment differ in throughput by up to {spread:.0%} of their median; the rotated, "
+            "alternated rounds spread that noise over all three deployments. The server's CPU time per request "
+            "(its user + system time over the run from /proc, divided by the requests it answered, warmup "
+            "included) counts what the server itself spends, the controllers' ticks included; other work on the "
+            "machine disturbs it less than throughput, though it still moves from round to round.\n")
     add(bench.commands_block(suite.log, "g"))
     return out

@@ -37,7 +37,8 @@ import evidence_benchmark
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = "/usr/bin/python3"
 SECTIONS = "abcdefg"
-# Runs per configuration where configurations are compared (b, e, g): alternated,
+# Runs per configuration where configurations are compared (b, e; g has its own in
+# bench/evidence_benchmark.py): alternated,
 # and the median reported.
 ROUNDS = 3
 
@@ -625,13 +626,17 @@ def merge_report(old, new, only):
     sections.update(new_sections)
     new_lines = new_pre.splitlines()
     rerun = [line for line in new_lines if line.startswith("- Rerun of")]
-    bullets = []
-    for line in old_pre.splitlines():
-        covered = re.match(r"- Rerun of sections? ([a-z, ]+) alone", line)
-        if covered and set(covered.group(1).replace(",", "").split()) <= set(only):
-            continue
+    # Newest first: a rerun bullet goes once later reruns have covered all its sections.
+    bullets, covered = [], set(only)
+    for line in reversed(old_pre.splitlines()):
+        rerun_of = re.match(r"- Rerun of sections? ([a-z, ]+) alone", line)
+        if rerun_of:
+            letters = set(rerun_of.group(1).replace(",", "").split())
+            if letters <= covered:
+                continue
+            covered |= letters
         if line.startswith("- "):
-            bullets.append(line)
+            bullets.insert(0, line)
     # The new preamble's text, with the previous run bullets in place of this run's.
     first = next(i for i, line in enumerate(new_lines) if line.startswith("- "))
     last = max(i for i, line in enumerate(new_lines) if line.startswith("- "))

@@ -23,8 +23,8 @@ done
 # Push only once: versions are immutable, so a second run reuses what is there.
 if ! curl -fsS "$QUIVER_SERVER/v1/models/iris" >/dev/null 2>&1; then
   ./build/quiver push examples/models/iris_v1.pt --model iris \
-    --input input:FP32:-1,4 --output probabilities:FP32:-1,3 --description "iris MLP, seed 1"
-  ./build/quiver push examples/models/iris_v2.onnx --model iris --description "iris MLP, seed 2" --alias canary
+    --input input:FP32:-1,4 --output probabilities:FP32:-1,3 --description "iris MLP, all four measurements (97.8 % held out)"
+  ./build/quiver push examples/models/iris_v2.onnx --model iris --description "iris MLP, sepals only (75.6 % held out)" --alias canary
 fi
 ./build/quiver apply -f examples/iris-deployment.yaml --reason "demo"
 for _ in $(seq 1 300); do

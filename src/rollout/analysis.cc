@@ -178,7 +178,7 @@ MetricVerdict mean_reward(const AnalysisMetric& m, const AnalysisConfig& c, cons
 }  // namespace
 
 std::vector<MetricVerdict> analyze(const AnalysisConfig& config, const WindowEvidence& window,
-                                   const std::vector<double>& bounds, bool step_mirrors) {
+                                   const std::vector<double>& bounds, StepKind step) {
   std::vector<MetricVerdict> out;
   for (const AnalysisMetric& m : config.metrics) {
     MetricVerdict v;
@@ -190,10 +190,13 @@ std::vector<MetricVerdict> analyze(const AnalysisConfig& config, const WindowEvi
     else if (m.name == "accuracy") v = accuracy(m, config, window);
     else if (m.name == "mean_reward") v = mean_reward(m, config, window);
     else continue;  // the spec parser admits only the names above
-    if (m.name.rfind("shadow_", 0) == 0 && !step_mirrors) {
+    const bool shadow_metric = m.name.rfind("shadow_", 0) == 0;
+    const bool feedback_metric = m.name == "accuracy" || m.name == "mean_reward";
+    if ((shadow_metric && !step.mirrors) || (feedback_metric && !step.live)) {
       v.applies = false;
       v.verdict = Verdict::kInconclusive;
-      v.detail = "not measured: this step mirrors no traffic";
+      v.detail = shadow_metric ? "not measured: this step mirrors no traffic"
+                               : "not measured: the candidate answers no users in this step";
     }
     out.push_back(std::move(v));
   }

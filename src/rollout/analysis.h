@@ -4,7 +4,9 @@
 // every tick without inflating false alarms.
 //
 // A verdict is pass, fail, or inconclusive; with fewer than min_samples on a side it
-// is always inconclusive. Shadow metrics apply only in steps that mirror traffic.
+// is always inconclusive. Shadow metrics apply only in steps that mirror traffic, and
+// feedback metrics (accuracy, mean_reward) only in steps where the candidate answers
+// users, since only answers users saw get feedback.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -37,7 +39,12 @@ struct WindowEvidence {
   VersionCounters candidate;
 };
 
+struct StepKind {
+  bool mirrors = false;  // the step mirrors traffic to the candidate
+  bool live = false;     // the candidate takes live traffic
+};
+
 std::vector<MetricVerdict> analyze(const AnalysisConfig& config, const WindowEvidence& window,
-                                   const std::vector<double>& latency_bounds, bool step_mirrors);
+                                   const std::vector<double>& latency_bounds, StepKind step);
 
 }  // namespace quiver::rollout

@@ -186,7 +186,8 @@ void RolloutController::tick(const std::string& model, const Current& cur, Track
 
   const WindowEvidence evidence = sample(model, r, t, now);
   const StepTraffic traffic = traffic_at(r, st.step);
-  const auto verdicts = analyze(r.analysis, evidence, signals_.latency_bounds(), traffic.shadow > 0);
+  const auto verdicts =
+      analyze(r.analysis, evidence, signals_.latency_bounds(), StepKind{traffic.shadow > 0, traffic.weight > 0});
   st.last_analysis = json::array();
   for (const auto& v : verdicts) st.last_analysis.push_back(verdict_json(v));
 

@@ -22,6 +22,7 @@ struct VersionBehaviour {
   double latency_ms = 10;     // median
   double latency_sigma = 0.3; // of the log
   double agreement = 1.0;     // top-1 agreement with the baseline when mirrored
+  double accuracy = 0.95;     // share of answered users whose feedback says "correct"
 };
 
 class SimSignals final : public SignalSource {
@@ -83,9 +84,14 @@ class SimSignals final : public SignalSource {
     auto& c = counters_[version];
     if (c.latency_buckets.empty()) c.latency_buckets.assign(64, 0);
     const auto& b = behaviour[version];
-    if (live) ++served[version];
-    ++c.requests;
     std::uniform_real_distribution<double> u(0, 1);
+    if (live) {
+      ++served[version];
+      // Every user answer gets feedback (only answers users saw can).
+      ++c.feedback_n;
+      c.correct += u(rng_) < b.accuracy ? 1 : 0;
+    }
+    ++c.requests;
     if (u(rng_) < b.error_rate) {
       ++c.errors;
       return;
