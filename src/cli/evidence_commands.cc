@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/blob_upload.h"
 #include "cli/command_context.h"
 #include "cli/commands.h"
 #include "cli/deployment_views.h"
@@ -198,17 +199,8 @@ Result<std::string> upload_dataset(CommandContext& ctx, const std::string& path)
   }
   const uint64_t size = std::filesystem::file_size(path, ec);
   if (ec) return ctx.usage(internal_error(fmt::format("cannot read '{}': {}", path, ec.message())));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ctx.usage(not_found(fmt::format("cannot open '{}'", path)));
-
-  HttpRequest request;
-  request.method = "POST";
-  request.target = "/v1/blobs";
-  request.headers.emplace("content-type", "application/octet-stream");
-  request.headers.emplace("accept", "application/json");
-  QUIVER_ASSIGN_OR_RETURN(HttpResponse sent, ctx.send_streamed(request, in, size, nullptr));
-  QUIVER_ASSIGN_OR_RETURN(json answer, parse_json(sent.body, "the answer to POST /v1/blobs"));
-  return required_text(answer, "sha256");
+  QUIVER_ASSIGN_OR_RETURN(UploadedBlob blob, upload_blob(ctx, path, size));
+  return blob.sha256;
 }
 
 Status run_eval(CommandContext& ctx, const EvalOptions& o) {

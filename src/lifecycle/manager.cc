@@ -5,6 +5,7 @@
 #include <future>
 #include <set>
 
+#include "lifecycle/servable_config.h"
 #include "lifecycle/warmup.h"
 #include "metrics/metrics_registry.h"
 #include "registry/deployment_spec_json.h"
@@ -237,19 +238,7 @@ Result<std::shared_ptr<serving::Servable>> LifecycleManager::load_servable(const
   // Never load from bytes that no longer match their name.
   QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
   QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
-  serving::ServableConfig config;
-  config.model = record.model;
-  config.version = record.version;
-  config.framework = record.framework;
-  config.artifact_path = path;
-  config.declared = record.signature;
-  config.instances = instances;
-  config.intra_op_threads = options_.intra_op_threads;
-  config.batching = dv.batching;
-  config.max_queue = static_cast<size_t>(dv.max_queue);
-  config.timeout = std::chrono::milliseconds(dv.timeout_ms);
-  config.isolation = dv.isolation;
-  config.memory_limit_mb = dv.memory_limit_mb;
+  const serving::ServableConfig config = servable_config(record, path, dv, options_.intra_op_threads);
   QUIVER_ASSIGN_OR_RETURN(auto servable, serving::Servable::load(config, loader_, metrics_));
   QUIVER_RETURN_IF_ERROR(machine.start_warming());
 

@@ -143,19 +143,11 @@ Status flatten(const json& v, const Shape& shape, size_t depth, std::vector<floa
   return Status::ok();
 }
 
-Result<Truth> truth_from_json(const json& v, const std::string& where) {
-  Truth t;
-  if (v.is_number()) {
-    t.is_number = true;
-    t.number = v.get<double>();
-    t.text = v.dump();
-  } else if (v.is_string()) {
-    t.text = v.get<std::string>();
-    if (t.text.empty()) return invalid_argument(where + " is empty");
-  } else {
-    return invalid_argument(where + " must be a number or a string, not " + std::string(v.type_name()));
-  }
-  return t;
+Result<Truth> truth_at(const json& v, const std::string& where) {
+  auto t = truth_from_json(v);
+  if (!t) return invalid_argument(where + " must be a number or a string, not " + std::string(v.type_name()));
+  if (!t->is_number && t->text.empty()) return invalid_argument(where + " is empty");
+  return *t;
 }
 
 }  // namespace
@@ -253,7 +245,7 @@ Result<Dataset> parse_json_lines(std::string_view text, const std::optional<std:
     if (has_features == has_inputs)
       return invalid_argument(here + ": needs exactly one of \"features\" (an array) or \"inputs\" (an object)");
     if (!j.contains(ds.label)) return invalid_argument(here + ": no \"" + ds.label + "\" key (the label)");
-    QUIVER_ASSIGN_OR_RETURN(Truth truth, truth_from_json(j[ds.label], here + ": \"" + ds.label + "\""));
+    QUIVER_ASSIGN_OR_RETURN(Truth truth, truth_at(j[ds.label], here + ": \"" + ds.label + "\""));
 
     // This row's inputs by name ("" for features).
     std::map<std::string, const json*> row;

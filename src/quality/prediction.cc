@@ -1,5 +1,7 @@
 #include "quality/prediction.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -171,6 +173,20 @@ Result<double> truth_value(const Truth& truth) {
   if (!truth.is_number) return invalid_argument("truth '" + truth.text + "' is not a number (regression)");
   if (!std::isfinite(truth.number)) return invalid_argument("truth is not a finite number");
   return truth.number;
+}
+
+std::optional<Truth> truth_from_json(const nlohmann::json& v) {
+  Truth t;
+  if (v.is_number()) {
+    t.is_number = true;
+    t.number = v.get<double>();
+    t.text = v.dump();
+  } else if (v.is_string()) {
+    t.text = v.get<std::string>();
+  } else {
+    return std::nullopt;
+  }
+  return t;
 }
 
 }  // namespace quiver::quality

@@ -6,6 +6,9 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -50,6 +53,10 @@ struct Truth {
   double number = 0;
   std::string text;  // as written: the label when !is_number, else the number's text
 };
+
+// A truth as JSON carries it: a number or a string; nullopt for anything else (the
+// caller says what it expected).
+std::optional<Truth> truth_from_json(const nlohmann::json& v);
 
 // Largest class index a truth may name when the output's class count is unknown, so a
 // typo cannot grow a confusion matrix without bound.

@@ -23,18 +23,11 @@ bool is_sha256(const std::string& s) {
 
 // One row's truth from JSON: a number or a label string.
 Result<Truth> truth_of(const json& v) {
-  Truth t;
-  if (v.is_number()) {
-    t.is_number = true;
-    t.number = v.get<double>();
-    t.text = v.dump();
-  } else if (v.is_string()) {
-    t.text = v.get<std::string>();
-  } else {
+  auto t = truth_from_json(v);
+  if (!t)
     return invalid_argument("'truth' must be a class index, a class label, a number, or an array of those (one per "
                             "row), not " + std::string(v.type_name()));
-  }
-  return t;
+  return *t;
 }
 
 Result<std::vector<Truth>> truths_of(const json& v, size_t rows) {

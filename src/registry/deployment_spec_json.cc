@@ -15,6 +15,7 @@
 #include "registry/evidence_spec_json.h"
 #include "registry/registry.h"
 #include "registry/serving_options_json.h"
+#include "registry/spec_json_fields.h"
 
 namespace quiver::registry {
 namespace {
@@ -62,12 +63,6 @@ std::string shortest_number(double d) {
   std::array<char, 64> buf{};
   auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), d);
   return ec == std::errc() ? std::string(buf.data(), end) : std::to_string(d);
-}
-
-// Writes a double as a JSON integer when it is one, so 100 is not rendered "100.0".
-ordered_json number_json(double d) {
-  if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.0e15) return static_cast<int64_t>(d);
-  return d;
 }
 
 Status check_fields(const json& obj, std::initializer_list<std::string_view> allowed, const std::string& where) {

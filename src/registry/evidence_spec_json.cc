@@ -1,5 +1,7 @@
 #include "registry/evidence_spec_json.h"
 
+#include "registry/spec_json_fields.h"
+
 #include <cctype>
 #include <cmath>
 #include <set>
@@ -13,13 +15,6 @@ using ordered_json = nlohmann::ordered_json;
 const std::set<std::string> kMetricNames = {"error_rate",           "latency_p50",          "latency_p99",
                                             "shadow_top1_agreement", "shadow_mean_abs_diff", "accuracy",
                                             "mean_reward"};
-
-Status only_fields(const json& obj, const std::set<std::string>& allowed, const std::string& where) {
-  if (!obj.is_object()) return invalid_argument("'" + where + "' must be an object");
-  for (const auto& [k, v] : obj.items())
-    if (!allowed.count(k)) return invalid_argument("unknown field '" + k + "' in " + where);
-  return Status::ok();
-}
 
 Result<double> number_in(const json& v, const std::string& where, double lo, double hi) {
   if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo || v.get<double>() > hi)
@@ -61,11 +56,6 @@ std::string_view action_name(RolloutAction a) {
     case RolloutAction::kContinue: return "continue";
   }
   return "pause";
-}
-
-ordered_json number_json(double d) {
-  if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.0e15) return static_cast<int64_t>(d);
-  return d;
 }
 
 Status parse_metric(const json& m, const std::string& where, AnalysisMetric& metric) {

@@ -1,18 +1,13 @@
 #include "registry/serving_options_json.h"
 
+#include "registry/spec_json_fields.h"
+
 #include <set>
 
 namespace quiver::registry {
 namespace {
 
 using nlohmann::json;
-
-Status only_fields(const json& obj, const std::set<std::string>& allowed, const std::string& where) {
-  if (!obj.is_object()) return invalid_argument("'" + where + "' must be an object");
-  for (const auto& [k, v] : obj.items())
-    if (!allowed.count(k)) return invalid_argument("unknown field '" + k + "' in " + where);
-  return Status::ok();
-}
 
 Result<int64_t> integer_in(const json& v, const std::string& where, int64_t lo, int64_t hi) {
   if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "lifecycle/servable_config.h"
+
 namespace quiver::http {
 namespace {
 
@@ -57,14 +59,7 @@ Result<std::shared_ptr<serving::Servable>> VersionRunner::temporary(const std::s
   // Never load from bytes that no longer match their name.
   QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
   QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
-  serving::ServableConfig config;
-  config.model = record.model;
-  config.version = record.version;
-  config.framework = record.framework;
-  config.artifact_path = path;
-  config.declared = record.signature;
-  config.instances = 1;
-  config.intra_op_threads = intra_op_threads_;
+  const serving::ServableConfig config = lifecycle::servable_config(record, path, DeployedVersion{}, intra_op_threads_);
   auto servable = serving::Servable::load(config, loader_, /*metrics=*/nullptr);
   if (!servable.is_ok())
     return servable.status().with_context("loading model '" + model + "' version " + std::to_string(version) +

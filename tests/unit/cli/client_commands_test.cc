@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "cli/command_context.h"
+#include "unit/cli/run_cli.h"
 #include "unit/cli/test_http_server.h"
 
 namespace quiver::cli {
@@ -18,33 +19,8 @@ using test_support::RecordedRequest;
 using test_support::Reply;
 using test_support::TestHttpServer;
 
-struct Outcome {
-  int exit_code = 0;
-  std::string out;
-  std::string err;
-};
-
-// Runs `quiver <args...>` with the client commands, as main() would.
-Outcome run_cli(std::vector<std::string> args) {
-  CLI::App app("quiver");
-  app.require_subcommand(1);
-  register_client_commands(app);
-  args.insert(args.begin(), "quiver");
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-
-  Outcome outcome;
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    outcome.exit_code = e.get_exit_code();
-  }
-  outcome.out = ::testing::internal::GetCapturedStdout();
-  outcome.err = ::testing::internal::GetCapturedStderr();
-  return outcome;
-}
+using test_support::Outcome;
+using test_support::run_cli;
 
 std::filesystem::path write_temp(const std::string& name, const std::string& content) {
   const auto path = std::filesystem::temp_directory_path() /

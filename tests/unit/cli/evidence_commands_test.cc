@@ -9,6 +9,7 @@
 
 #include "cli/client_commands.h"
 #include "cli/command_context.h"
+#include "unit/cli/run_cli.h"
 #include "unit/cli/test_http_server.h"
 
 namespace quiver::cli {
@@ -19,37 +20,10 @@ using test_support::RecordedRequest;
 using test_support::Reply;
 using test_support::TestHttpServer;
 
-struct Outcome {
-  int exit_code = 0;
-  std::string out;
-  std::string err;
-};
+using test_support::Outcome;
+using test_support::run_cli;
 
-// Runs `quiver <args...>` with the client commands, as main() would.
-Outcome run_cli(std::vector<std::string> args) {
-  CLI::App app("quiver");
-  app.require_subcommand(1);
-  register_client_commands(app);
-  args.insert(args.begin(), "quiver");
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-
-  Outcome outcome;
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    outcome.exit_code = e.get_exit_code();
-  }
-  outcome.out = ::testing::internal::GetCapturedStdout();
-  outcome.err = ::testing::internal::GetCapturedStderr();
-  return outcome;
-}
-
-bool has_line(const std::string& text, const std::string& line) {
-  return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
-}
+using test_support::has_line;
 
 // A file that is removed when the test ends.
 class TempFile {
@@ -185,7 +159,8 @@ TEST(EvalCommandTest, ServerRefusalIsPrinted) {
   });
   const Outcome outcome = run_cli({"eval", "iris", "9", "--dataset", dataset.path(), "--server", server.url()});
   EXPECT_EQ(outcome.exit_code, kExitFailure);
-  EXPECT_EQ(outcome.err, "error: model 'iris' has no version 9\n");
+  // The upload's progress summary comes first (as for `quiver push`), then the refusal.
+  EXPECT_TRUE(outcome.err.ends_with("\nerror: model 'iris' has no version 9\n")) << outcome.err;
   EXPECT_EQ(outcome.out, "");
 }
 
