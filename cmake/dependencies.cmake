@@ -10,6 +10,7 @@ find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(OpenSSL REQUIRED)
+find_package(ZLIB REQUIRED)
 
 # libtorch: TorchConfig.cmake ships with Debian's libtorch-dev.
 find_package(Torch REQUIRED)

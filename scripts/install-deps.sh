@@ -9,14 +9,16 @@ PACKAGES=(
   # HTTP server (Beast is header-only; Asio needs nothing else), JSON, YAML, CLI, logs
   libboost-dev libsimdjson-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev
   libcli11-dev libspdlog-dev
-  # persistence and hashing
-  libsqlite3-dev libssl-dev
+  # persistence, hashing and TLS; zlib inflates Content-Encoding: gzip/deflate bodies
+  libsqlite3-dev libssl-dev zlib1g-dev openssl
   # gRPC (Open Inference Protocol gRPC service)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # model runtimes
   libtorch-dev libopencv-dnn-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing: clang 14 with libFuzzer and the sanitizer runtimes, llvm-symbolizer for reports
+  clang libclang-rt-14-dev llvm
   python3 python3-torch python3-onnx python3-numpy python3-pytest python3-requests
   python3-grpcio python3-protobuf
   # the comparison server of the benchmarks (what users write by hand)

@@ -17,11 +17,13 @@ namespace {
 int serve(const quiver::http::ServeOptions& options) {
   // Logs go to stderr: stdout carries only the line with the chosen ports.
   spdlog::set_default_logger(spdlog::stderr_color_mt("quiver"));
-  // Block the stop signals in every thread; the main thread waits for them below.
+  // Block the signals in every thread; the main thread waits for them below:
+  // SIGINT and SIGTERM stop, SIGHUP reloads the TLS certificates.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto server = quiver::http::QuiverServer::start(options);
@@ -30,15 +32,96 @@ int serve(const quiver::http::ServeOptions& options) {
     return 1;
   }
   // One line with the chosen ports, for scripts and tests that start on port 0.
-  std::printf("quiver listening http=%s:%u grpc=%s:%u data_dir=%s\n", options.host.c_str(),
-              (*server)->http_port(), options.host.c_str(), (*server)->grpc_port(), options.data_dir.c_str());
+  std::string management;
+  if ((*server)->management_port() != 0) {
+    management = " management=" + options.management_host + ":" + std::to_string((*server)->management_port());
+  }
+  std::printf("quiver listening http=%s:%u grpc=%s:%u%s tls=%s data_dir=%s\n", options.host.c_str(),
+              (*server)->http_port(), options.host.c_str(), (*server)->grpc_port(), management.c_str(),
+              options.tls.enabled() ? "on" : "off", options.data_dir.c_str());
   std::fflush(stdout);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    spdlog::info("received SIGHUP, reloading the TLS certificates");
+    if (quiver::Status reloaded = (*server)->reload_tls(); !reloaded.is_ok()) {
+      spdlog::error("TLS reload failed, serving on with the previous certificates: {}", reloaded.message());
+    }
+  }
   spdlog::info("received signal {}, draining", sig);
   (*server)->stop();
   return 0;
+}
+
+// The limits of docs/security.md ("Limits"); every one has a safe default.
+void add_limit_options(CLI::App& cmd, quiver::http::ServeOptions& o) {
+  cmd.add_option("--max-upload-bytes", o.max_upload_bytes, "Largest streamed upload, e.g. POST /v1/blobs (413)")
+      ->capture_default_str();
+  cmd.add_option("--max-header-bytes", o.max_header_bytes, "Request line and header fields together (431)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--max-header-fields", o.max_header_fields, "Header fields in one request (431)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--max-url-bytes", o.max_url_bytes, "Length of the request target (414)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--max-json-depth", o.max_json_depth, "Nesting of a JSON request body (400)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--max-small-chunks", o.max_small_chunks, "Chunks under 1 KiB in one chunked body (400)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--max-connections", o.max_connections, "Open HTTP connections per listener; beyond: 503")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--header-timeout-ms", o.header_timeout_ms, "Time for a request header to arrive (408)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--body-timeout-ms", o.body_timeout_ms, "Longest pause inside a request body (408)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--idle-timeout-s", o.idle_timeout_s, "Keep-alive wait for the next request")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--max-inputs", o.tensor_limits.max_tensors, "Input tensors in one inference request (400)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--max-tensor-dims", o.tensor_limits.max_dims, "Dimensions of one tensor (400)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--max-tensor-bytes", o.tensor_limits.max_tensor_bytes,
+                 "Bytes one input tensor may declare by its shape and datatype (400)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd.add_option("--grpc-max-concurrent-streams", o.grpc_max_concurrent_streams,
+                 "gRPC calls in flight on one connection")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+}
+
+// TLS and the management listener (docs/security.md, "TLS"). `client_auth` is read
+// after parsing: unset, it follows --tls-client-ca (require with one, none without).
+void add_tls_options(CLI::App& cmd, quiver::http::ServeOptions& o, std::string& cert, std::string& key,
+                     std::string& client_ca, std::string& client_auth) {
+  cmd.add_option("--tls-cert", cert, "PEM certificate chain: serve HTTP and gRPC over TLS (reloaded on SIGHUP)");
+  cmd.add_option("--tls-key", key, "PEM private key of --tls-cert");
+  cmd.add_option("--tls-client-ca", client_ca, "PEM CA bundle that signs client certificates (mutual TLS)");
+  cmd.add_option("--tls-client-auth", client_auth,
+                 "Client certificates: none, optional (verified when sent) or require; default: require with "
+                 "--tls-client-ca, else none")
+      ->check(CLI::IsMember({"none", "optional", "require"}));
+  cmd.add_option("--tls-min-version", o.tls.min_version, "Oldest TLS version accepted on HTTP: 1.2 or 1.3")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"1.2", "1.3"}));
+  cmd.add_option("--management-port", o.management_port,
+                 "Serve the management API (/v1, /metrics) on this port only (0 picks a free one); the main "
+                 "port then answers it 404");
+  cmd.add_option("--management-host", o.management_host, "Address of the management listener")
+      ->capture_default_str();
+}
+
+// Tokens and roles (docs/security.md, "Tokens and roles").
+void add_auth_options(CLI::App& cmd, quiver::http::ServeOptions& o) {
+  cmd.add_flag("--auth", o.auth,
+               "Require a token (Authorization: Bearer qv_...) for every call but health; the first start writes "
+               "an admin token to <data-dir>/admin.token");
+  cmd.add_flag("--insecure-no-auth", o.insecure_no_auth,
+               "Allow listening on a non-loopback --host without --auth (only behind something that authenticates)");
+  cmd.add_flag("--public-inference", o.public_inference,
+               "With --auth: inference and model metadata need no token unless a deployment says "
+               "access: {inference: token}");
+  cmd.add_option("--rate-limit", o.rate_limit, "Requests per second per token (429 beyond); 0: no limit")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd.add_option("--rate-burst", o.rate_burst, "Requests a token may make at once; 0: max(1, --rate-limit)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
 }
 
 }  // namespace
@@ -55,12 +138,20 @@ int main(int argc, char** argv) {
   quiver::http::ServeOptions options;
   std::string data_dir = options.data_dir.string();
   auto* serve_cmd = app.add_subcommand("serve", "Run the server");
-  serve_cmd->add_option("--host", options.host, "Address to listen on")->capture_default_str();
+  serve_cmd->add_option("--host", options.host,
+                        "Address to listen on; other than loopback it needs --auth (or --insecure-no-auth)")
+      ->capture_default_str();
   serve_cmd->add_option("--http-port", options.http_port, "HTTP port (0 picks a free one)")->capture_default_str();
   serve_cmd->add_option("--grpc-port", options.grpc_port, "gRPC port (0 picks a free one)")->capture_default_str();
   serve_cmd->add_option("--data-dir", data_dir, "Registry and blob store folder")->capture_default_str();
   serve_cmd->add_option("--http-threads", options.http_threads, "I/O threads (0: one per core)");
-  serve_cmd->add_option("--max-body-bytes", options.max_body_bytes, "Largest inference body")->capture_default_str();
+  serve_cmd->add_option("--max-body-bytes", options.max_body_bytes,
+                        "Largest buffered request body, compressed or inflated, and gRPC message (413)")
+      ->capture_default_str();
+  add_limit_options(*serve_cmd, options);
+  add_auth_options(*serve_cmd, options);
+  std::string tls_cert, tls_key, tls_client_ca, tls_client_auth;
+  add_tls_options(*serve_cmd, options, tls_cert, tls_key, tls_client_ca, tls_client_auth);
   serve_cmd->add_option("--intra-op-threads", options.intra_op_threads, "Threads per model instance")
       ->capture_default_str();
   serve_cmd->add_option("--warmup-runs", options.warmup_runs, "Warmup requests per instance before ready")
@@ -76,9 +167,21 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--objective-interval-ms", options.objective_interval_ms,
                         "How often objectives with auto: promote_best are scored")
       ->capture_default_str();
+  // Signed artifacts (docs/security.md, "Signed artifacts").
+  std::string trusted_keys;
+  serve_cmd->add_option("--trusted-keys", trusted_keys,
+                        "Folder of PEM public keys (EC P-256) trusted to sign artifacts; every *.pem in it");
+  serve_cmd->add_flag("--require-signature", options.require_signature,
+                      "Accept and load only versions signed by a trusted key (per model: PUT /v1/models/M/policy)");
   int exit_code = 0;
   serve_cmd->callback([&] {
     options.data_dir = data_dir;
+    options.trusted_keys_dir = trusted_keys;
+    options.tls.cert_file = tls_cert;
+    options.tls.key_file = tls_key;
+    options.tls.client_ca_file = tls_client_ca;
+    if (tls_client_auth.empty()) tls_client_auth = tls_client_ca.empty() ? "none" : "require";
+    options.tls.client_auth = quiver::http::parse_client_auth(tls_client_auth).value();
     exit_code = serve(options);
   });
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,15 @@ struct LoadRequest {
   int64_t memory_limit_mb = 0;
   // Names the instance in messages, e.g. "model 'iris' version 2".
   std::string label = {};
+  // Only with isolated: the longest one infer() may wait for the worker process; then
+  // it fails with DeadlineExceeded and the worker is killed (SIGKILL) and restarted.
+  // 0: no limit.
+  int64_t worker_timeout_ms = 0;
+  // Only with isolated: told each time a worker process died and is being restarted,
+  // with why: "timeout" (killed for not answering in time), "crash" (it died), or
+  // "error" (it answered nonsense and was let go). Called on the worker's monitor
+  // thread; must not block. Not sent to the worker.
+  std::function<void(const std::string& reason)> on_worker_restart = {};
 };
 
 class Backend {

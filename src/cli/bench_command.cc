@@ -81,6 +81,8 @@ Result<LoadTarget> load_target(CommandContext& ctx, const BenchArgs& a, const Be
     QUIVER_ASSIGN_OR_RETURN(auto header, ctx.usage(parse_header_arg(arg)));
     target.headers[header.first] = header.second;
   }
+  if (!ctx.token().empty() && !target.headers.count("Authorization") && !target.headers.count("authorization"))
+    target.headers["Authorization"] = "Bearer " + ctx.token();
   if (body.json_length) {
     target.headers["Content-Type"] = "application/octet-stream";
     target.headers["Inference-Header-Content-Length"] = std::to_string(*body.json_length);
@@ -119,6 +121,8 @@ Result<GrpcLoadTarget> grpc_load_target(CommandContext& ctx, const BenchArgs& a,
     QUIVER_ASSIGN_OR_RETURN(auto header, ctx.usage(parse_header_arg(arg)));
     target.metadata[header.first] = header.second;
   }
+  if (!ctx.token().empty() && !target.metadata.count("authorization"))
+    target.metadata["authorization"] = "Bearer " + ctx.token();
   target.inputs = std::move(inputs);
   return target;
 }

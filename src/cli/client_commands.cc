@@ -19,6 +19,11 @@ void register_client_commands(CLI::App& app) {
   add_eval_command(app);
   add_compare_command(app);
   add_feedback_command(app);
+  add_backup_command(app);
+  add_restore_command(app);
+  add_policy_command(app);
+  add_token_command(app);
+  add_audit_command(app);
 }
 
 }  // namespace quiver::cli

@@ -1,5 +1,7 @@
 #include "cli/command_context.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -11,15 +13,40 @@
 
 namespace quiver::cli {
 
+namespace {
+
+std::string& token_storage() {
+  static std::string token;
+  return token;
+}
+
+}  // namespace
+
 void add_server_option(CLI::App& command, std::string& server) {
   server = std::string(kDefaultServer);
   command.add_option("--server", server, "URL of the Quiver server")
       ->envname("QUIVER_SERVER")
       ->capture_default_str();
+  // No default shown: the value is a secret.
+  command.add_option("--token", token_storage(), "Access token (qv_...) for a server started with --auth")
+      ->envname("QUIVER_TOKEN");
 }
 
+const std::string& cli_token() { return token_storage(); }
+
 CommandContext::CommandContext(std::string server_url, HttpClientOptions options)
-    : server_url_(std::move(server_url)), options_(options) {}
+    : server_url_(std::move(server_url)), token_(cli_token()), options_(options) {}
+
+void CommandContext::add_credentials(HttpRequest& request) const {
+  if (token_.empty()) return;
+  for (const auto& [name, value] : request.headers) {
+    if (name.size() == 13 && std::equal(name.begin(), name.end(), "authorization", [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        }))
+      return;
+  }
+  request.headers.emplace("authorization", "Bearer " + token_);
+}
 
 Status CommandContext::usage(Status status) {
   if (!status.is_ok()) usage_error_ = true;
@@ -51,6 +78,7 @@ Result<HttpResponse> CommandContext::finish(Result<HttpResponse> exchanged) {
 Result<HttpResponse> CommandContext::send(HttpRequest request) {
   QUIVER_ASSIGN_OR_RETURN(const HttpClient* http, client());
   request.headers.emplace("x-quiver-client", "cli");
+  add_credentials(request);
   return finish(http->exchange(request));
 }
 
@@ -58,7 +86,16 @@ Result<HttpResponse> CommandContext::send_streamed(HttpRequest request, std::ist
                                                    uint64_t size, const ProgressCallback& progress) {
   QUIVER_ASSIGN_OR_RETURN(const HttpClient* http, client());
   request.headers.emplace("x-quiver-client", "cli");
+  add_credentials(request);
   return finish(http->exchange_streamed(request, body, size, progress));
+}
+
+Result<HttpResponse> CommandContext::send_download(HttpRequest request, std::ostream& out,
+                                                   const ProgressCallback& progress) {
+  QUIVER_ASSIGN_OR_RETURN(const HttpClient* http, client());
+  request.headers.emplace("x-quiver-client", "cli");
+  add_credentials(request);
+  return finish(http->exchange_download(request, out, progress));
 }
 
 Result<nlohmann::json> CommandContext::call(std::string_view method, std::string target,

@@ -25,9 +25,13 @@ inline constexpr int kExitUnreachable = 3;  // no answer from the server
 
 inline constexpr std::string_view kDefaultServer = "http://127.0.0.1:8000";
 
-// Adds --server (default: $QUIVER_SERVER, else kDefaultServer) to `command`.
-// `server` must outlive the command.
+// Adds --server (default: $QUIVER_SERVER, else kDefaultServer) and --token (default:
+// $QUIVER_TOKEN) to `command`. `server` must outlive the command.
 void add_server_option(CLI::App& command, std::string& server);
+
+// The token given with --token or $QUIVER_TOKEN ("" when none); one command runs per
+// process, so one value serves them all.
+const std::string& cli_token();
 
 class CommandContext {
  public:
@@ -43,11 +47,15 @@ class CommandContext {
   }
 
   // A request to the server; a non-2xx answer becomes a Status with the server's
-  // message. Every request carries "x-quiver-client: cli".
+  // message. Every request carries "x-quiver-client: cli", and "Authorization: Bearer
+  // <token>" when a token was given (unless the request sets Authorization itself).
   Result<HttpResponse> send(HttpRequest request);
   // send(), streaming `size` bytes of `body` (see HttpClient::exchange_streamed).
   Result<HttpResponse> send_streamed(HttpRequest request, std::istream& body, uint64_t size,
                                      const ProgressCallback& progress);
+
+  // send(), writing a 2xx answer's body to `out` as it arrives (HttpClient::exchange_download).
+  Result<HttpResponse> send_download(HttpRequest request, std::ostream& out, const ProgressCallback& progress);
 
   // JSON in, JSON out: `body` (when given) is sent as application/json and the
   // answer is parsed (an empty answer reads as null).
@@ -59,11 +67,18 @@ class CommandContext {
   // The exit code for a failure of this command with `status`.
   int exit_code_for(const Status& status) const;
 
+  // The token requests carry ("" when none), for commands that open their own
+  // connections (quiver bench).
+  const std::string& token() const { return token_; }
+
  private:
   Result<const HttpClient*> client();
   Result<HttpResponse> finish(Result<HttpResponse> exchanged);
 
+  void add_credentials(HttpRequest& request) const;
+
   std::string server_url_;
+  std::string token_;
   HttpClientOptions options_;
   std::optional<HttpClient> client_;
   bool usage_error_ = false;

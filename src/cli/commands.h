@@ -21,5 +21,10 @@ void add_bandit_command(CLI::App& app);    // rollout_commands.cc
 void add_eval_command(CLI::App& app);      // evidence_commands.cc
 void add_compare_command(CLI::App& app);   // evidence_commands.cc
 void add_feedback_command(CLI::App& app);  // evidence_commands.cc
+void add_backup_command(CLI::App& app);    // backup_commands.cc
+void add_restore_command(CLI::App& app);   // backup_commands.cc
+void add_policy_command(CLI::App& app);    // registry_commands.cc
+void add_token_command(CLI::App& app);     // token_commands.cc
+void add_audit_command(CLI::App& app);     // token_commands.cc
 
 }  // namespace quiver::cli

@@ -1,5 +1,6 @@
 #include "cli/deployment_views.h"
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 
@@ -103,10 +104,23 @@ std::string render_models(const nlohmann::json& models) {
         aliases.push_back(fmt::format("{}={}", alias, version_text(version)));
       }
     }
+    // Signed versions, grouped by the key id that verified them: "3f2a9c1d0b7e6a55: 2,3".
+    std::map<std::string, std::vector<std::string>> by_key;
+    if (const json* signed_by = field(model, "signed_by"); signed_by != nullptr && signed_by->is_object()) {
+      for (const auto& [version, key] : signed_by->items()) by_key[cell(&key)].push_back(version);
+    }
+    std::vector<std::string> signers;
+    for (auto& [key, signed_versions] : by_key) {
+      std::sort(signed_versions.begin(), signed_versions.end(), [](const std::string& a, const std::string& b) {
+        return a.size() != b.size() ? a.size() < b.size() : a < b;  // 2 before 10
+      });
+      signers.push_back(fmt::format("{}: {}", key, fmt::join(signed_versions, ",")));
+    }
     rows.push_back({cell(field(model, "name")), versions.empty() ? "-" : fmt::format("{}", fmt::join(versions, ",")),
-                    aliases.empty() ? "-" : fmt::format("{}", fmt::join(aliases, ","))});
+                    aliases.empty() ? "-" : fmt::format("{}", fmt::join(aliases, ",")),
+                    signers.empty() ? "-" : fmt::format("{}", fmt::join(signers, "; "))});
   }
-  return render_table({"MODEL", "VERSIONS", "ALIASES"}, rows);
+  return render_table({"MODEL", "VERSIONS", "ALIASES", "SIGNED BY"}, rows);
 }
 
 std::string render_deployment_list(const nlohmann::json& deployments) {

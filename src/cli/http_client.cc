@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -94,6 +95,58 @@ class Exchange {
     ErrorCode ec = run_until_done(ioc_, [&](auto handler) { http::async_write(stream_, req, handler); });
     if (ec) return after_write_failure(ec);
     return read_response();
+  }
+
+  Result<HttpResponse> send_download(const HttpRequest& request, std::ostream& out, const ProgressCallback& progress) {
+    http::request<http::string_body> req;
+    fill_headers(req, request);
+    req.prepare_payload();
+    stream_.expires_after(options_.request_timeout);
+    ErrorCode ec = run_until_done(ioc_, [&](auto handler) { http::async_write(stream_, req, handler); });
+    if (ec) return after_write_failure(ec);
+
+    beast::flat_buffer buffer;
+    http::response_parser<http::buffer_body> parser;
+    // Not boost::none: Beast 1.74 treats an empty limit as exceeded by any Content-Length.
+    parser.body_limit(std::numeric_limits<uint64_t>::max());
+    stream_.expires_after(options_.request_timeout);
+    ec = run_until_done(ioc_, [&](auto handler) { http::async_read_header(stream_, buffer, parser, handler); });
+    if (ec == beast::error::timeout) return timed_out("answer");
+    if (ec)
+      return unavailable(fmt::format("bad answer from the Quiver server at {}: {}", url_.to_string(), ec.message()));
+    const int status = static_cast<int>(parser.get().result_int());
+    const bool success = status >= 200 && status < 300;
+    const uint64_t total = parser.content_length().value_or(0);
+    HttpResponse response;
+    response.status = status;
+    for (const auto& field : parser.get()) {
+      auto [it, inserted] = response.headers.emplace(lower(field.name_string()), std::string(field.value()));
+      if (!inserted) it->second += ", " + std::string(field.value());
+    }
+    std::vector<char> piece(1 << 20);
+    uint64_t received = 0;
+    while (!parser.is_done()) {
+      parser.get().body().data = piece.data();
+      parser.get().body().size = piece.size();
+      stream_.expires_after(options_.request_timeout);  // per piece: a long download is fine while it moves
+      ec = run_until_done(ioc_, [&](auto handler) { http::async_read_some(stream_, buffer, parser, handler); });
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec == beast::error::timeout) return timed_out("send the rest of the answer");
+      if (ec)
+        return unavailable(fmt::format("the download from {} broke off after {} bytes: {}", url_.to_string(),
+                                       received, ec.message()));
+      const size_t n = piece.size() - parser.get().body().size;
+      if (n == 0) continue;
+      received += n;
+      if (success) {
+        out.write(piece.data(), static_cast<std::streamsize>(n));
+        if (!out) return internal_error(fmt::format("writing the download failed after {} bytes", received));
+        if (progress) progress(received, total);
+      } else if (response.body.size() < (1u << 20)) {
+        response.body.append(piece.data(), n);
+      }
+    }
+    return response;
   }
 
   Result<HttpResponse> send_streamed(const HttpRequest& request, std::istream& body, uint64_t size,
@@ -201,8 +254,8 @@ class Exchange {
 StatusCode status_code_for_http(int http_status) {
   switch (http_status) {
     case 400: return StatusCode::kInvalidArgument;
-    case 401:
-    case 403: return StatusCode::kFailedPrecondition;
+    case 401: return StatusCode::kUnauthenticated;
+    case 403: return StatusCode::kPermissionDenied;
     case 404: return StatusCode::kNotFound;
     case 409: return StatusCode::kAlreadyExists;
     case 412: return StatusCode::kFailedPrecondition;
@@ -210,6 +263,7 @@ StatusCode status_code_for_http(int http_status) {
     case 429: return StatusCode::kResourceExhausted;
     case 503: return StatusCode::kUnavailable;
     case 504: return StatusCode::kDeadlineExceeded;
+    case 507: return StatusCode::kInsufficientStorage;
     default: break;
   }
   if (http_status >= 400 && http_status < 500) return StatusCode::kInvalidArgument;
@@ -321,6 +375,17 @@ Result<HttpResponse> HttpClient::exchange_streamed(const HttpRequest& request, s
     return call.send_streamed(request, body, size, progress, chunk_size);
   } catch (const std::exception& e) {
     return internal_error(fmt::format("HTTP upload to {} failed: {}", url_.to_string(), e.what()));
+  }
+}
+
+Result<HttpResponse> HttpClient::exchange_download(const HttpRequest& request, std::ostream& out,
+                                                   const ProgressCallback& progress) const {
+  try {
+    Exchange call(url_, options_);
+    QUIVER_RETURN_IF_ERROR(call.connect());
+    return call.send_download(request, out, progress);
+  } catch (const std::exception& e) {
+    return internal_error(fmt::format("HTTP download from {} failed: {}", url_.to_string(), e.what()));
   }
 }
 

@@ -78,6 +78,14 @@ class HttpClient {
                                          uint64_t size, const ProgressCallback& progress,
                                          size_t chunk_size = size_t{1} << 20) const;
 
+  // Like exchange(), but a 2xx answer's body goes to `out` piece by piece as it arrives
+  // (a backup of any size), calling `progress` (bytes received, Content-Length or 0)
+  // after each piece; the returned response's body is then empty. A non-2xx answer's
+  // body (an error message) is returned as usual. A body that ends before its
+  // Content-Length is kUnavailable.
+  Result<HttpResponse> exchange_download(const HttpRequest& request, std::ostream& out,
+                                         const ProgressCallback& progress) const;
+
   // exchange(), then a non-2xx answer becomes a Status carrying the server's message.
   Result<HttpResponse> send(const HttpRequest& request) const;
 

@@ -12,12 +12,14 @@
 
 #include <fmt/format.h>
 
+#include "auth/signature.h"
 #include "cli/blob_upload.h"
 #include "cli/command_context.h"
 #include "cli/commands.h"
 #include "cli/http_client.h"
 #include "cli/progress_bar.h"
 #include "cli/tensor_args.h"
+#include "store/sha256.h"
 
 namespace quiver::cli {
 namespace {
@@ -36,6 +38,8 @@ struct PushOptions {
   std::vector<std::string> outputs;
   std::string warmup;
   std::string alias;
+  std::string sign_key;        // --sign: a PEM private key (EC P-256)
+  std::string signature_file;  // --signature: a signature made elsewhere (DER or base64)
 };
 
 Result<std::string> framework_for(const std::string& path, const std::string& flag) {
@@ -87,6 +91,32 @@ Result<json> version_request(const PushOptions& o) {
   return body;
 }
 
+// Adds "signature" (and, when we signed, "signed_by") to the version request. The
+// signature covers the local file's sha256, which must then be what the server stored.
+Result<std::string> add_signature(CommandContext& ctx, const PushOptions& o, json& body) {
+  if (o.sign_key.empty() && o.signature_file.empty()) return std::string();
+  if (!o.sign_key.empty() && !o.signature_file.empty())
+    return ctx.usage(invalid_argument("give --sign KEY or --signature FILE, not both"));
+  QUIVER_ASSIGN_OR_RETURN(std::string sha256, ctx.usage(store::sha256_file_hex(o.file)));
+  if (!o.sign_key.empty()) {
+    QUIVER_ASSIGN_OR_RETURN(std::string pem, ctx.usage(read_file(o.sign_key)));
+    auto signature = auth::sign_artifact_digest(pem, sha256);
+    if (!signature.is_ok())
+      return ctx.usage(Status(signature.status().code(), fmt::format("--sign {}: {}", o.sign_key,
+                                                                     signature.status().message())));
+    body["signature"] = signature->base64;
+    body["signed_by"] = signature->key_id;
+  } else {
+    QUIVER_ASSIGN_OR_RETURN(std::string contents, ctx.usage(read_file(o.signature_file)));
+    auto signature = auth::signature_file_to_base64(contents);
+    if (!signature.is_ok())
+      return ctx.usage(Status(signature.status().code(), fmt::format("--signature {}: {}", o.signature_file,
+                                                                     signature.status().message())));
+    body["signature"] = *signature;
+  }
+  return sha256;
+}
+
 Status set_alias(CommandContext& ctx, const std::string& model, const std::string& alias,
                  const json& version) {
   const auto answer = ctx.call("PUT",
@@ -104,8 +134,13 @@ Status run_push(CommandContext& ctx, const PushOptions& o) {
   const uint64_t size = std::filesystem::file_size(o.file, ec);
   if (ec) return ctx.usage(internal_error(fmt::format("cannot read '{}': {}", o.file, ec.message())));
   QUIVER_ASSIGN_OR_RETURN(json body, ctx.usage(version_request(o)));
+  QUIVER_ASSIGN_OR_RETURN(std::string signed_sha256, add_signature(ctx, o, body));
 
   QUIVER_ASSIGN_OR_RETURN(UploadedBlob blob, upload_blob(ctx, o.file, size));
+  if (!signed_sha256.empty() && blob.sha256 != signed_sha256) {
+    return data_loss(fmt::format("'{}' changed while it was uploaded (signed sha256 {}, uploaded {}); push again",
+                                 o.file, signed_sha256, blob.sha256));
+  }
   body["artifact"] = blob.sha256;
   QUIVER_ASSIGN_OR_RETURN(
       json record,
@@ -116,8 +151,11 @@ Status run_push(CommandContext& ctx, const PushOptions& o) {
                                       record.dump()));
   }
   const std::string version_name = version->is_string() ? version->get<std::string>() : version->dump();
-  fmt::print("pushed {} version {} (sha256 {}\u2026, {})\n", o.model, version_name,
-             blob.sha256.substr(0, 8), format_bytes(blob.size));
+  const std::string signer = record.contains("signed_by") && record["signed_by"].is_string()
+                                 ? fmt::format(", signed by {}", record["signed_by"].get<std::string>())
+                                 : std::string();
+  fmt::print("pushed {} version {} (sha256 {}\u2026, {}{})\n", o.model, version_name,
+             blob.sha256.substr(0, 8), format_bytes(blob.size), signer);
   std::fflush(stdout);
 
   if (!o.alias.empty()) {
@@ -151,6 +189,12 @@ void add_push_command(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_option("--warmup", o->warmup, "JSON inference request run before the version takes traffic");
   cmd->add_option("--alias", o->alias, "Point this alias at the new version");
+  cmd->add_option("--sign", o->sign_key,
+                  "Sign the artifact's sha256 with this EC P-256 private key (PEM), as `openssl dgst -sha256 -sign` "
+                  "does; the server must trust its public key (--trusted-keys)");
+  cmd->add_option("--signature", o->signature_file,
+                  "Attach a signature made elsewhere: the DER file of `openssl dgst -sha256 -sign KEY -out FILE`, "
+                  "or its base64 (cosign sign-blob)");
   add_server_option(*cmd, o->server);
   cmd->callback([o] { run_command(o->server, [&](CommandContext& ctx) { return run_push(ctx, *o); }); });
 }

@@ -19,6 +19,12 @@ struct ModelsOptions {
   bool json = false;
 };
 
+struct PolicyOptions {
+  std::string server;
+  std::string model;
+  std::string require_signature;  // "on" | "off"; empty: only show
+};
+
 struct AliasOptions {
   std::string server;
   std::string model;
@@ -42,6 +48,24 @@ Status run_models(CommandContext& ctx, const ModelsOptions& o) {
   } else {
     fmt::print("{}", render_models(models));
   }
+  return Status::ok();
+}
+
+Status run_policy(CommandContext& ctx, const PolicyOptions& o) {
+  const std::string target = fmt::format("/v1/models/{}/policy", encode_path_segment(o.model));
+  json policy;
+  if (o.require_signature.empty()) {
+    QUIVER_ASSIGN_OR_RETURN(policy, ctx.get(target));
+  } else {
+    QUIVER_ASSIGN_OR_RETURN(policy, ctx.call("PUT", target, json{{"require_signature", o.require_signature == "on"}}));
+  }
+  const bool model_wants = policy.value("require_signature", false);
+  const bool global = policy.value("global_require_signature", false);
+  std::string why;
+  if (model_wants && global) why = " (model policy, and the server runs with --require-signature)";
+  else if (model_wants) why = " (model policy)";
+  else if (global) why = " (the server runs with --require-signature)";
+  fmt::print("model {}: signed artifacts {}{}\n", o.model, model_wants || global ? "required" : "not required", why);
   return Status::ok();
 }
 
@@ -74,6 +98,17 @@ void add_models_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print the server's JSON answer");
   add_server_option(*cmd, o->server);
   cmd->callback([o] { run_command(o->server, [&](CommandContext& ctx) { return run_models(ctx, *o); }); });
+}
+
+void add_policy_command(CLI::App& app) {
+  auto o = std::make_shared<PolicyOptions>();
+  CLI::App* cmd = app.add_subcommand("policy", "Show or set a model's policy (signed artifacts required or not)");
+  cmd->add_option("model", o->model, "Model name (it need not be registered yet)")->required();
+  cmd->add_option("--require-signature", o->require_signature,
+                  "on: accept and load only versions signed by a trusted key; off: signatures optional")
+      ->check(CLI::IsMember({"on", "off"}));
+  add_server_option(*cmd, o->server);
+  cmd->callback([o] { run_command(o->server, [&](CommandContext& ctx) { return run_policy(ctx, *o); }); });
 }
 
 void add_alias_command(CLI::App& app) {

@@ -1,5 +1,6 @@
 #include "cli/spec_yaml.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -7,8 +8,10 @@
 #include <exception>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace quiver::cli {
@@ -23,6 +26,8 @@ bool is_null_word(const std::string& s) {
   return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
 }
 
+constexpr size_t kMaxNumberLength = 128;
+
 // An unquoted scalar, typed by YAML 1.2's core schema.
 json plain_scalar(const std::string& s) {
   static const std::regex kDecimal(R"([-+]?[0-9]+)");
@@ -33,6 +38,9 @@ json plain_scalar(const std::string& s) {
   if (is_null_word(s)) return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
+  // std::regex recurses once per character: a scalar of some 10^5 digits overflowed
+  // the stack (found by fuzz_spec_yaml). No number in a spec is this long; it stays text.
+  if (s.size() > kMaxNumberLength) return s;
 
   const char* begin = s.data();
   const char* end = s.data() + s.size();
@@ -55,21 +63,63 @@ json plain_scalar(const std::string& s) {
   return s;
 }
 
+// JSON text is UTF-8, and nlohmann's dump() throws on anything else: a spec saved in
+// Latin-1 must be refused here, with its place, not abort the CLI when it is sent.
+bool is_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char lead = byte(i);
+    size_t len = 1;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+      len = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      len = 3;
+      if (lead == 0xE0) lo = 0xA0;  // overlong
+      if (lead == 0xED) hi = 0x9F;  // UTF-16 surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      len = 4;
+      if (lead == 0xF0) lo = 0x90;  // overlong
+      if (lead == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return false;
+    }
+    if (s.size() - i < len || byte(i + 1) < lo || byte(i + 1) > hi) return false;
+    for (size_t k = 2; k < len; ++k)
+      if ((byte(i + k) & 0xC0) != 0x80) return false;
+    i += len;
+  }
+  return true;
+}
+
 std::string where(const YAML::Mark& mark, std::string_view source) {
   if (mark.is_null()) return std::string(source);
   return fmt::format("{}:{}:{}", source, mark.line + 1, mark.column + 1);
 }
 
+// A spec has hundreds of values at most. YAML aliases are shared in yaml-cpp's tree
+// but copied into JSON, so a few lines of nested aliases ("billion laughs") would
+// expand without end (found by fuzz_spec_yaml: 2 GB from 800 bytes).
+constexpr size_t kMaxValues = 100000;
+
 class Converter {
  public:
   explicit Converter(std::string_view source) : source_(source) {}
 
-  Result<json> convert(const YAML::Node& node, bool as_text) const {
+  Result<json> convert(const YAML::Node& node, bool as_text) {
+    if (++values_ > kMaxValues)
+      return invalid_argument(fmt::format("{}: the document expands to more than {} values (nested aliases?)",
+                                          where(node.Mark(), source_), kMaxValues));
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
       case YAML::NodeType::Null:
         return json(nullptr);
       case YAML::NodeType::Scalar:
+        if (!is_utf8(node.Scalar()))
+          return invalid_argument(fmt::format("{}: the text is not valid UTF-8", where(node.Mark(), source_)));
         return scalar(node, as_text);
       case YAML::NodeType::Sequence: {
         json out = json::array();
@@ -94,7 +144,7 @@ class Converter {
     return plain_scalar(text);
   }
 
-  Result<json> mapping(const YAML::Node& node) const {
+  Result<json> mapping(const YAML::Node& node) {
     json out = json::object();
     for (const auto& entry : node) {
       if (!entry.first.IsScalar()) {
@@ -102,6 +152,8 @@ class Converter {
                                             where(entry.first.Mark(), source_)));
       }
       const std::string key = entry.first.Scalar();
+      if (!is_utf8(key))
+        return invalid_argument(fmt::format("{}: the key is not valid UTF-8", where(entry.first.Mark(), source_)));
       if (out.contains(key)) {
         return invalid_argument(
             fmt::format("{}: key '{}' appears twice", where(entry.first.Mark(), source_), key));
@@ -113,7 +165,26 @@ class Converter {
   }
 
   std::string_view source_;
+  size_t values_ = 0;
 };
+
+// Counts the documents of a stream without building them.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// yaml-cpp 0.7's LoadAll never ends on some malformed streams (found by fuzz_spec_yaml:
+// 253 bytes gave documents until memory ran out), so documents are counted up to this.
+constexpr int kMaxDocuments = 16;
 
 bool looks_like_json(std::string_view text) {
   const size_t first = text.find_first_not_of(" \t\r\n");
@@ -129,19 +200,25 @@ Result<nlohmann::json> yaml_to_json(std::string_view text, std::string_view sour
     auto parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!parsed.is_discarded()) return parsed;
   }
-  std::vector<YAML::Node> documents;
+  YAML::Node document;
+  int documents = 0;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    document = YAML::Load(std::string(text));  // the first document
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    while (documents <= kMaxDocuments && parser.HandleNextDocument(counter)) ++documents;
   } catch (const YAML::Exception& e) {
     return invalid_argument(fmt::format("{}: {}", where(e.mark, source_name), e.msg));
   }
-  if (documents.empty()) return invalid_argument(fmt::format("{} is empty", source_name));
-  if (documents.size() > 1) {
-    return invalid_argument(fmt::format("{} holds {} YAML documents; give one per file",
-                                        source_name, documents.size()));
+  if (documents == 0 || document.IsNull()) return invalid_argument(fmt::format("{} is empty", source_name));
+  if (documents > 1) {
+    return invalid_argument(fmt::format("{} holds {}{} YAML documents; give one per file", source_name,
+                                        documents > kMaxDocuments ? "more than " : "",
+                                        std::min(documents, kMaxDocuments)));
   }
   try {
-    return Converter(source_name).convert(documents.front(), false);
+    return Converter(source_name).convert(document, false);
   } catch (const YAML::Exception& e) {
     return invalid_argument(fmt::format("{}: {}", where(e.mark, source_name), e.msg));
   }

@@ -44,6 +44,10 @@ struct DeployedVersion {
   int64_t timeout_ms = 0;     // per-request deadline in the queue; 0: none
   Isolation isolation = Isolation::kInProcess;
   int64_t memory_limit_mb = 0;  // per worker process; 0: no limit
+  // isolation: process only: the longest one backend call in a worker process may
+  // take; then its requests fail with 504 and the worker is killed and restarted. 0: no
+  // limit. (timeout_ms bounds the wait in the queue; this bounds the run.)
+  int64_t worker_timeout_ms = 30'000;
   bool operator==(const DeployedVersion&) const = default;
 };
 
@@ -61,6 +65,15 @@ struct HealthConfig {
 struct CacheConfig {
   int64_t max_entries = 0;  // 0: off
   bool operator==(const CacheConfig&) const = default;
+};
+
+// Who may call the model's inference when the server requires tokens (`access:`):
+// anyone, only a token's holder, or whatever the server's --public-inference says.
+enum class InferenceAccess { kServerDefault, kPublic, kToken };
+
+struct AccessConfig {
+  InferenceAccess inference = InferenceAccess::kServerDefault;
+  bool operator==(const AccessConfig&) const = default;
 };
 
 struct TrafficWeight {
@@ -175,6 +188,7 @@ struct DeploymentSpec {
   std::optional<BanditSpec> bandit;
   std::optional<PredictionTask> quality;  // model-wide task; a version's metadata wins
   std::string objective_json;             // the `objective:` section as JSON; empty: none
+  AccessConfig access;
   bool operator==(const DeploymentSpec&) const = default;
 };
 

@@ -25,6 +25,9 @@ enum class StatusCode {
   kDeadlineExceeded,    // request timed out: 504
   kDataLoss,            // corrupt artifact or blob: 500
   kInternal,            // a bug or a runtime failure: 500
+  kUnauthenticated,     // missing, invalid, expired or revoked credentials: 401
+  kPermissionDenied,    // authenticated, but the role or scope does not allow it: 403
+  kInsufficientStorage, // the disk is full (ENOSPC) or over quota (EDQUOT): 507
 };
 
 std::string_view status_code_name(StatusCode code);
@@ -60,6 +63,9 @@ inline Status unavailable(std::string m) { return {StatusCode::kUnavailable, std
 inline Status deadline_exceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
 inline Status data_loss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+inline Status permission_denied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+inline Status insufficient_storage(std::string m) { return {StatusCode::kInsufficientStorage, std::move(m)}; }
 
 // A value or the Status that explains why there is none. Never holds an ok Status.
 template <typename T>

@@ -53,6 +53,26 @@ std::optional<int64_t> element_count(const Shape& shape) {
   return n;
 }
 
+Status check_declared_shape(std::string_view name, DataType dtype, const Shape& shape, const TensorLimits& limits) {
+  const auto fail = [&](const std::string& what) {
+    return invalid_argument("tensor '" + std::string(name) + "' " + what);
+  };
+  if (shape.size() > limits.max_dims)
+    return fail("has " + std::to_string(shape.size()) + " dimensions; at most " + std::to_string(limits.max_dims) +
+                " are allowed");
+  const uint64_t width = dtype == DataType::kBytes ? 4 : datatype_size(dtype);
+  uint64_t bytes = width;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 0)
+      return fail("has dimension " + std::to_string(i) + " = " + std::to_string(shape[i]) +
+                  "; dimensions must not be negative");
+    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(shape[i]), &bytes) || bytes > limits.max_tensor_bytes)
+      return fail("has shape " + shape_to_string(shape) + " of " + std::string(datatype_name(dtype)) +
+                  ", more than the limit of " + std::to_string(limits.max_tensor_bytes) + " bytes");
+  }
+  return Status::ok();
+}
+
 std::string shape_to_string(const Shape& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -88,15 +108,25 @@ Status Tensor::validate() const {
   auto n = quiver::element_count(shape_);
   if (!n) return invalid_argument("tensor '" + name_ + "' has an invalid shape " + shape_to_string(shape_));
   if (dtype_ == DataType::kBytes) {
-    auto elems = bytes_elements(*this);
-    if (!elems.is_ok()) return elems.status();
-    if (static_cast<int64_t>(elems->size()) != *n)
-      return invalid_argument("tensor '" + name_ + "' has " + std::to_string(elems->size()) +
-                              " BYTES elements but shape " + shape_to_string(shape_) + " needs " +
-                              std::to_string(*n));
+    // Walks the length prefixes without building a list: a payload of many empty
+    // elements must not cost more memory than its own bytes.
+    uint64_t count = 0;
+    for (size_t pos = 0; pos < size_; ++count) {
+      if (size_ - pos < 4) return invalid_argument("tensor '" + name_ + "': truncated BYTES length prefix");
+      uint32_t len = 0;
+      std::memcpy(&len, data_ + pos, 4);  // little-endian hosts only (x86-64, aarch64)
+      pos += 4;
+      if (size_ - pos < len) return invalid_argument("tensor '" + name_ + "': BYTES element overruns the data");
+      pos += len;
+    }
+    if (count != static_cast<uint64_t>(*n))
+      return invalid_argument("tensor '" + name_ + "' has " + std::to_string(count) + " BYTES elements but shape " +
+                              shape_to_string(shape_) + " needs " + std::to_string(*n));
     return Status::ok();
   }
-  const size_t want = static_cast<size_t>(*n) * datatype_size(dtype_);
+  size_t want = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(*n), static_cast<uint64_t>(datatype_size(dtype_)), &want))
+    return invalid_argument("tensor '" + name_ + "' has shape " + shape_to_string(shape_) + " whose byte count overflows");
   if (want != size_)
     return invalid_argument("tensor '" + name_ + "' has " + std::to_string(size_) + " bytes but shape " +
                             shape_to_string(shape_) + " of " + std::string(datatype_name(dtype_)) +

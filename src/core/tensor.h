@@ -41,6 +41,19 @@ size_t datatype_size(DataType dtype);
 std::optional<int64_t> element_count(const Shape& shape);
 std::string shape_to_string(const Shape& shape);  // "[2, 4]"
 
+// Bounds on what a request may declare, checked before anything is allocated for it
+// (the HTTP and gRPC frontends share them; docs/security.md lists the defaults).
+struct TensorLimits {
+  size_t max_tensors = 256;                // inputs in one request
+  size_t max_dims = 32;                    // dimensions of one tensor
+  uint64_t max_tensor_bytes = 1ull << 30;  // one tensor's bytes, from its shape and datatype
+};
+
+// Checks a declared shape against `limits` with overflow-safe arithmetic: no negative
+// dimension, at most max_dims of them, and elements x element size (4 bytes, the
+// length prefix, for BYTES) within max_tensor_bytes. The error names `name`.
+Status check_declared_shape(std::string_view name, DataType dtype, const Shape& shape, const TensorLimits& limits);
+
 class Tensor {
  public:
   Tensor() = default;

@@ -24,6 +24,7 @@ struct VersionStatus {
   double rps = 0;  // over the last ten seconds
   double p50_ms = 0;
   double p99_ms = 0;
+  uint64_t worker_restarts = 0;  // isolation: process: worker processes restarted (hung or died)
 };
 
 struct DeploymentStatus {

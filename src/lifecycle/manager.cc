@@ -10,6 +10,8 @@
 #include "metrics/metrics_registry.h"
 #include "registry/deployment_spec_json.h"
 
+#include <nlohmann/json.hpp>
+
 namespace quiver::lifecycle {
 namespace {
 
@@ -37,7 +39,8 @@ LifecycleManager::Key LifecycleManager::key_of(const std::string& model, const D
                   std::to_string(dv.batching.max_queue_delay_us) + "/";
   for (int p : dv.batching.preferred_batch_sizes) k += std::to_string(p) + ",";
   k += "/" + std::to_string(dv.max_queue) + "/" + std::to_string(dv.timeout_ms) + "/" +
-       (dv.isolation == Isolation::kProcess ? "process" : "in_process") + "/" + std::to_string(dv.memory_limit_mb);
+       (dv.isolation == Isolation::kProcess ? "process" : "in_process") + "/" + std::to_string(dv.memory_limit_mb) +
+       "/" + std::to_string(dv.worker_timeout_ms);
   return {model, dv.version.version, k};
 }
 
@@ -90,9 +93,55 @@ void LifecycleManager::reconcile_once() {
   publish(desired);
   for (const auto& [model, d] : desired)
     for (const auto& dv : d.spec.versions) ensure_loaded(model, dv, d.revision);
+  load_fallbacks(desired);
   publish(desired);
   retire_unwanted(desired);
   if (check_health(desired)) publish(desired);
+}
+
+std::optional<LifecycleManager::Desired> LifecycleManager::last_served(const std::string& model,
+                                                                      int64_t before_revision) {
+  auto entries = registry_.audit(model, 1000);
+  if (!entries.is_ok()) return std::nullopt;
+  for (const auto& e : *entries) {
+    if (e.action != "deployment.serving") continue;
+    const auto detail = nlohmann::json::parse(e.detail_json, nullptr, false);
+    const int64_t revision = detail.is_object() ? detail.value("revision", int64_t{0}) : 0;
+    if (revision <= 0 || revision >= before_revision) continue;
+    auto rev = registry_.get_revision(model, revision);
+    if (!rev.is_ok() || rev->deleted) return std::nullopt;
+    auto spec = registry::parse_deployment_spec(rev->spec_json);
+    if (!spec.is_ok()) return std::nullopt;
+    return Desired{revision, std::move(spec).value(), ""};
+  }
+  return std::nullopt;
+}
+
+void LifecycleManager::load_fallbacks(const std::map<std::string, Desired>& desired) {
+  std::vector<std::pair<std::string, int64_t>> needed;  // model, failing revision
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = fallback_.begin(); it != fallback_.end();)
+      it = desired.count(it->first) ? std::next(it) : fallback_.erase(it);
+    for (const auto& [model, d] : desired) {
+      if (published_.count(model) || fallback_.count(model)) continue;  // something serves, or is chosen
+      bool failed = !d.parse_error.empty();
+      for (const auto& dv : d.spec.versions) {
+        auto it = entries_.find(key_of(model, dv));
+        failed = failed || (it != entries_.end() && it->second.machine.state() == VersionState::kFailed);
+      }
+      if (failed) needed.emplace_back(model, d.revision);
+    }
+  }
+  for (const auto& [model, revision] : needed) {
+    auto fallback = last_served(model, revision);
+    if (!fallback) continue;
+    spdlog::warn("model '{}': revision {} failed; serving revision {} again, as before the restart", model, revision,
+                 fallback->revision);
+    for (const auto& dv : fallback->spec.versions) ensure_loaded(model, dv, fallback->revision);
+    std::lock_guard lock(mu_);
+    fallback_[model] = std::move(*fallback);
+  }
 }
 
 bool LifecycleManager::check_health(const std::map<std::string, Desired>& desired) {
@@ -235,8 +284,10 @@ Result<std::shared_ptr<serving::Servable>> LifecycleManager::load_servable(const
                                                                             const DeployedVersion& dv,
                                                                             VersionStateMachine& machine) {
   const int instances = dv.instances;
-  // Never load from bytes that no longer match their name.
+  // Never load from bytes that no longer match their name, nor a version the
+  // signature policy refuses (it may have been turned on after registration).
   QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
+  if (options_.verify_before_load) QUIVER_RETURN_IF_ERROR(options_.verify_before_load(record));
   QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
   const serving::ServableConfig config = servable_config(record, path, dv, options_.intra_op_threads);
   QUIVER_ASSIGN_OR_RETURN(auto servable, serving::Servable::load(config, loader_, metrics_));
@@ -304,14 +355,40 @@ void LifecycleManager::publish(const std::map<std::string, Desired>& desired) {
     const uint64_t generation = overridden ? ov->second.generation : 0;
     const bool up_to_date = current != published_.end() && current->second->revision() == d.revision &&
                             current->second->ejected() == ejected && published_generation_[model] == generation;
+    // While the desired revision cannot serve, the fallback revision does (if any).
+    const Desired* serving = &d;
+    if (all_ready) {
+      fallback_.erase(model);
+    } else if (auto fb = fallback_.find(model); fb != fallback_.end() && !published_.count(model)) {
+      std::vector<routing::Endpoint> fb_endpoints;
+      for (const auto& dv : fb->second.spec.versions) {
+        auto it = entries_.find(key_of(model, dv));
+        if (it == entries_.end() || it->second.machine.state() != VersionState::kReady) break;
+        fb_endpoints.push_back({dv.version.version, it->second.servable});
+        fb_endpoints.back().task = prediction_task_from_metadata(it->second.metadata,
+                                                                 fb->second.spec.quality.value_or(PredictionTask{}));
+      }
+      if (fb_endpoints.size() == fb->second.spec.versions.size()) {
+        serving = &fb->second;
+        endpoints = std::move(fb_endpoints);
+        all_ready = true;
+        ejected = ejected_versions(model, fb->second);
+      }
+    }
     if (all_ready && !up_to_date) {
-      DeploymentSpec spec = d.spec;
+      const int64_t before = current != published_.end() ? current->second->revision() : 0;
+      DeploymentSpec spec = serving->spec;
       if (overridden) spec.traffic = ov->second.traffic;
-      auto route = routing::ModelRoute::build(model, d.revision, std::move(spec), std::move(endpoints), std::move(ejected));
+      auto route =
+          routing::ModelRoute::build(model, serving->revision, std::move(spec), std::move(endpoints), std::move(ejected));
       if (route.is_ok()) {
         published_generation_[model] = generation;
         published_[model] = std::move(route).value();
-        if (!overridden) spdlog::info("model '{}' now serves revision {}", model, d.revision);
+        if (!overridden && serving->revision != before) {
+          spdlog::info("model '{}' now serves revision {}", model, serving->revision);
+          // What served last is what a restart falls back to if its newest revision fails.
+          audit(model, "deployment.serving", "{\"revision\":" + std::to_string(serving->revision) + "}");
+        }
       } else {
         spdlog::error("model '{}' revision {}: {}", model, d.revision, route.status().message());
       }
@@ -413,6 +490,7 @@ DeploymentStatus LifecycleManager::build_status(const std::string& model, const 
         vs.rps = stats.recent_rps();
         vs.p50_ms = stats.latency_quantile(0.5) * 1e3;
         vs.p99_ms = stats.latency_quantile(0.99) * 1e3;
+        vs.worker_restarts = stats.worker_restarts();
         if (routed_total > 0 && routed.count(vs.version))
           vs.observed_share = static_cast<double>(routed[vs.version]) / static_cast<double>(routed_total);
       }

@@ -44,6 +44,9 @@ struct ManagerOptions {
   int intra_op_threads = 1;
   int warmup_runs = 3;
   std::chrono::milliseconds interval{1000};
+  // Runs before a version loads (the signature policy, auth/signature_policy.h); an
+  // error fails the load with that message. Empty: no check.
+  std::function<Status(const registry::VersionRecord&)> verify_before_load;
 };
 
 class LifecycleManager {
@@ -92,6 +95,11 @@ class LifecycleManager {
   };
 
   std::map<std::string, Desired> read_desired();
+  // A restarted server whose newest revision fails to load serves the last revision
+  // that served before (the audit log's "deployment.serving" entries say which), and
+  // reports the failed one. Loads that revision's versions when it is needed.
+  void load_fallbacks(const std::map<std::string, Desired>& desired);
+  std::optional<Desired> last_served(const std::string& model, int64_t before_revision);
   void ensure_loaded(const std::string& model, const DeployedVersion& dv, int64_t revision);
   Result<std::shared_ptr<serving::Servable>> load_servable(const registry::VersionRecord& record,
                                                             const DeployedVersion& dv, VersionStateMachine& machine);
@@ -122,6 +130,7 @@ class LifecycleManager {
   std::map<std::string, Desired> desired_;                      // as of the last pass
   std::map<std::string, std::shared_ptr<const routing::ModelRoute>> published_;
   std::map<std::string, int64_t> failure_reported_;  // model -> revision whose failure was audited
+  std::map<std::string, Desired> fallback_;          // model -> the revision that serves meanwhile
   struct TrafficOverride {
     int64_t revision = 0;
     uint64_t generation = 0;

@@ -29,6 +29,7 @@ inline serving::ServableConfig servable_config(const registry::VersionRecord& re
   config.timeout = std::chrono::milliseconds(dv.timeout_ms);
   config.isolation = dv.isolation;
   config.memory_limit_mb = dv.memory_limit_mb;
+  config.worker_timeout = std::chrono::milliseconds(dv.worker_timeout_ms);
   return config;
 }
 

@@ -151,7 +151,7 @@ Status parse_versions(const json& doc, DeploymentSpec& spec) {
     const std::string where = indexed("versions", i);
     QUIVER_ASSIGN_OR_RETURN(const json* e, require_object((*list)[i], where, "such as {\"version\": \"3\"}"));
     QUIVER_RETURN_IF_ERROR(check_fields(*e, {"version", "resolved_version", "instances", "batching", "max_queue",
-                                             "timeout_ms", "isolation", "memory_limit_mb"},
+                                             "timeout_ms", "isolation", "memory_limit_mb", "worker_timeout_ms"},
                                         where));
     DeployedVersion dv;
     QUIVER_ASSIGN_OR_RETURN(dv.version, parse_ref(*e, where));
@@ -305,12 +305,26 @@ Status parse_shadow(const json& doc, DeploymentSpec& spec) {
   return Status::ok();
 }
 
+// Deeper than any spec needs. nlohmann parses iteratively, but dump() and comparisons
+// recurse: an "objective" nested 200,000 levels deep overflowed the stack (found by
+// fuzz_spec_json), so deeper documents are refused while parsing.
+constexpr int kMaxSpecDepth = 64;
+
 // Parses JSON, refusing an object that repeats a key (nlohmann would keep the last
-// one silently, hiding a typo'd copy-paste).
+// one silently, hiding a typo'd copy-paste) and nesting deeper than kMaxSpecDepth.
 Result<json> parse_json_without_duplicate_keys(std::string_view text) {
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
-  auto callback = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
+  bool too_deep = false;
+  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
+    // Returning false discards the value, so nothing below the limit is built; the
+    // rest of the text is still scanned (without recursion) and the result refused.
+    if (too_deep) return false;
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxSpecDepth) {
+      too_deep = true;
+      return false;
+    }
     if (event == json::parse_event_t::object_start) {
       open_objects.emplace_back();
     } else if (event == json::parse_event_t::object_end) {
@@ -331,6 +345,8 @@ Result<json> parse_json_without_duplicate_keys(std::string_view text) {
       what = what.substr(close + 2);
     return invalid_argument("deployment spec is not valid JSON: " + what);
   }
+  if (too_deep)
+    return invalid_argument("deployment spec nests deeper than " + std::to_string(kMaxSpecDepth) + " levels");
   if (!duplicate.empty()) return invalid_argument("field '" + duplicate + "' is given twice in deployment spec");
   return doc;
 }
@@ -356,7 +372,7 @@ Result<DeploymentSpec> parse_deployment_spec(std::string_view json_text) {
   if (!doc.is_object()) return invalid_argument("deployment spec must be a JSON object with a 'versions' list");
   QUIVER_RETURN_IF_ERROR(check_fields(doc,
                                       {"versions", "traffic", "sticky", "rules", "shadow", "health", "cache",
-                                       "rollout", "bandit", "quality", "objective"},
+                                       "rollout", "bandit", "quality", "objective", "access"},
                                       "deployment spec"));
   DeploymentSpec spec;
   QUIVER_RETURN_IF_ERROR(parse_versions(doc, spec));
@@ -366,6 +382,7 @@ Result<DeploymentSpec> parse_deployment_spec(std::string_view json_text) {
   if (doc.contains("shadow")) QUIVER_RETURN_IF_ERROR(parse_shadow(doc, spec));
   if (doc.contains("health")) QUIVER_RETURN_IF_ERROR(parse_health(doc["health"], spec.health));
   if (doc.contains("cache")) QUIVER_RETURN_IF_ERROR(parse_cache(doc["cache"], spec.cache));
+  if (doc.contains("access")) QUIVER_RETURN_IF_ERROR(parse_access(doc["access"], spec.access));
   if (doc.contains("rollout")) QUIVER_RETURN_IF_ERROR(parse_rollout(doc["rollout"], spec.rollout.emplace()));
   if (doc.contains("bandit")) QUIVER_RETURN_IF_ERROR(parse_bandit(doc["bandit"], spec.bandit.emplace()));
   if (doc.contains("quality")) QUIVER_RETURN_IF_ERROR(parse_quality(doc["quality"], spec.quality.emplace()));

@@ -87,9 +87,73 @@ CREATE TABLE rollouts (
 );
 )sql";
 
+// Access tokens (only a salted hash of each secret is kept) and the tamper-evident
+// audit log: every row stores sha256(prev_hash || canonical row) (registry/audit_chain.h),
+// and the new columns describe management calls (who, from where, what, the decision).
+// Rows written before this step are chained once, on the first open (seal_audit_chain).
+// Triggers keep the log append-only for the server; someone editing the file directly
+// can drop them, which the chain then reveals.
+constexpr std::string_view kKeysAndAuditChain = R"sql(
+CREATE TABLE api_keys (
+  id             TEXT PRIMARY KEY NOT NULL,
+  role           TEXT NOT NULL CHECK (role IN ('admin', 'deployer', 'publisher', 'reader', 'infer')),
+  models         TEXT NOT NULL DEFAULT '["*"]',
+  salt           TEXT NOT NULL,
+  secret_hash    TEXT NOT NULL,
+  description    TEXT NOT NULL DEFAULT '',
+  created_at     TEXT NOT NULL,
+  created_by     TEXT NOT NULL DEFAULT '',
+  expires_at_ms  INTEGER,
+  revoked_at     TEXT,
+  last_used      TEXT
+);
+
+ALTER TABLE audit_log ADD COLUMN kind         TEXT NOT NULL DEFAULT 'change';
+ALTER TABLE audit_log ADD COLUMN actor_key    TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN actor_role   TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN source       TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN tls_identity TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN resource     TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN request_id   TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN decision     TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN status       INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE audit_log ADD COLUMN latency_us   INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE audit_log ADD COLUMN prev_hash    TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN hash         TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_log_by_kind ON audit_log (kind, id);
+
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+-- Only sealing may write a row after its insert: it fills in the chain of a row
+-- written before the chain existed.
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log WHEN OLD.hash != ''
+BEGIN
+  SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+)sql";
+
+// Signed artifacts: each version keeps the signature it was registered with and the
+// id of the trusted key that verified it (immutable like the rest of the row: adding
+// columns is no UPDATE, so the immutability trigger stays as it is). Per-model
+// policies need no registered model: a policy set first covers version 1 too.
+constexpr std::string_view kSignaturesAndPolicies = R"sql(
+ALTER TABLE versions ADD COLUMN artifact_signature TEXT NOT NULL DEFAULT '';
+ALTER TABLE versions ADD COLUMN signed_by          TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE model_policies (
+  model              TEXT PRIMARY KEY NOT NULL,
+  require_signature  INTEGER NOT NULL DEFAULT 0 CHECK (require_signature IN (0, 1)),
+  updated_at         TEXT NOT NULL
+);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "initial schema: models, versions, aliases, deployment revisions, audit log", kInitialSchema},
     Migration{2, "evaluation reports and rollout state", kEvaluationsAndRollouts},
+    Migration{3, "access tokens; hash-chained audit log with access records", kKeysAndAuditChain},
+    Migration{4, "artifact signatures on versions; per-model policies", kSignaturesAndPolicies},
 };
 
 Result<int> current_user_version(sqlite::Database& db) {

@@ -39,6 +39,11 @@ struct NewVersion {
   std::map<std::string, std::string> metadata;
   ModelSignature signature;
   std::string warmup_json;  // an OIP infer request, or empty
+  // Artifact signature (auth/signature.h), verified by the caller before registering:
+  // base64 of a DER ECDSA P-256 signature over the artifact's sha256, and the id of
+  // the trusted key it verified with. Both empty for an unsigned version.
+  std::string artifact_signature;
+  std::string signed_by;
 };
 
 struct VersionRecord {
@@ -52,12 +57,23 @@ struct VersionRecord {
   std::map<std::string, std::string> metadata;
   ModelSignature signature;
   std::string warmup_json;
+  std::string artifact_signature;  // see NewVersion; empty when unsigned
+  std::string signed_by;
 };
 
 struct ModelSummary {
   std::string name;
   std::vector<int64_t> versions;           // ascending
   std::map<std::string, int64_t> aliases;  // alias -> version
+  std::map<int64_t, std::string> signed_by;  // signed versions -> signer key id
+};
+
+// Per-model security policy (PUT /v1/models/{m}/policy). A model may have a policy
+// before its first version is registered, so that version 1 is already covered.
+struct ModelPolicy {
+  std::string model;
+  bool require_signature = false;
+  std::string updated_at;  // empty when never set (the defaults apply)
 };
 
 struct Revision {
@@ -70,14 +86,82 @@ struct Revision {
   std::string reason;
 };
 
+// One row of the audit log. Two kinds share one hash chain (registry/audit_chain.h):
+// "change" rows record a change of state (a version, an alias, a deployment, a key, a
+// rollout step, a load failure) and are written with the change in one transaction;
+// "access" rows record one management call, allowed or denied, with who made it.
+// No token secret and no tensor ever appears in either.
 struct AuditEntry {
   int64_t id = 0;
   std::string at;
   std::string model;
-  std::string action;  // "version.create", "alias.set", "deployment.apply", ...
+  std::string action;  // "version.create", "alias.set", ...; access rows: "PUT /v1/deployments/{model}"
   std::string client;
   std::string reason;
   std::string detail_json;
+  std::string kind = "change";  // "change" | "access"
+  // Set on access rows (empty or 0 on change rows):
+  std::string actor_key;     // key id of the token that made the call; "" when none
+  std::string actor_role;    // that key's role
+  std::string source;        // the peer address
+  std::string tls_identity;  // the TLS client certificate's subject, when one was presented
+  std::string resource;      // the request path
+  std::string request_id;
+  std::string decision;      // "allow" | "deny"
+  int64_t status = 0;        // the HTTP status answered
+  int64_t latency_us = 0;
+  std::string prev_hash;     // hex; "" for the first record
+  std::string hash;          // hex sha256(prev_hash || canonical row)
+};
+
+// A management call to record (Registry::append_access). `at` is when it arrived.
+struct AccessRecord {
+  std::string at;
+  std::string model;  // the model the route names, or ""
+  std::string action;
+  std::string client;
+  std::string reason;  // why it was denied, or the error of a failed call
+  std::string actor_key;
+  std::string actor_role;
+  std::string source;
+  std::string tls_identity;
+  std::string resource;
+  std::string request_id;
+  std::string decision;  // "allow" | "deny"
+  int64_t status = 0;
+  int64_t latency_us = 0;
+};
+
+struct AuditQuery {
+  std::string model;            // "" for all models
+  std::string kind = "change";  // "change", "access", or "" for both
+  int64_t limit = 1000;
+  int64_t before_id = 0;        // > 0: only records with a smaller id (paging)
+};
+
+// The result of walking the whole chain.
+struct AuditVerification {
+  bool ok = true;
+  int64_t records = 0;                  // records checked
+  std::optional<int64_t> first_broken;  // the first record whose link or content does not verify
+  std::string problem;                  // what is wrong there, for people
+  std::string head_hash;                // the newest record's hash: kept elsewhere, it also reveals a rewrite
+};
+
+// An access token's stored form (auth/ owns the token format and the checks). Only a
+// salted hash of the secret is kept.
+struct ApiKeyRecord {
+  std::string id;
+  std::string role;                      // admin | deployer | publisher | reader | infer
+  std::vector<std::string> models;       // model-name globs; {"*"}: every model
+  std::string salt;                      // hex
+  std::string secret_hash;               // hex
+  std::string description;
+  std::string created_at;                // set by create_key
+  std::string created_by;
+  std::optional<int64_t> expires_at_ms;  // Unix time in ms; none: never expires
+  std::optional<std::string> revoked_at;
+  std::optional<std::string> last_used;
 };
 
 // A stored offline evaluation of one version on one dataset (quality/ builds the report).
@@ -175,11 +259,47 @@ class Registry {
                               const std::string& detail_json, const Actor& actor) = 0;
   // Newest first; all models when `model` is empty.
   virtual Result<std::vector<AuditEntry>> audit(const std::string& model, int64_t limit = 1000) const = 0;
+
+  // --- model policies and backups (signed artifacts, backups: issue 9) ---
+  // The model's policy; the defaults (nothing required) when none was set. The model
+  // need not be registered yet. InvalidArgument on a bad name.
+  virtual Result<ModelPolicy> model_policy(const std::string& model) const = 0;
+  // Sets it and audits "model.policy"; returns the stored policy.
+  virtual Result<ModelPolicy> set_model_policy(const ModelPolicy& policy, const Actor& actor) = 0;
+  // A consistent copy of the whole registry in `file` (which must not exist), taken
+  // while writers keep writing: they are neither blocked nor seen half-done.
+  virtual Status snapshot_to(const std::filesystem::path& file) const = 0;
+
+  // --- tamper-evident audit: access records and the chain (sqlite_registry_keys.cc) ---
+  // Newest first, filtered by `query`.
+  virtual Result<std::vector<AuditEntry>> audit_query(const AuditQuery& query) const = 0;
+  // Appends management-call records to the chain, in order, in one transaction.
+  virtual Status append_access(const std::vector<AccessRecord>& records) = 0;
+  // Walks the whole chain (in chunks, so writers wait for one chunk at most).
+  virtual Result<AuditVerification> verify_audit() const = 0;
+
+  // --- access tokens (sqlite_registry_keys.cc) ---
+  // Stores a new key and audits "key.create" (never the salt or hash). AlreadyExists
+  // when the id is taken; InvalidArgument for a bad role or an empty scope.
+  virtual Result<ApiKeyRecord> create_key(const ApiKeyRecord& key, const Actor& actor) = 0;
+  // Every key, revoked and expired ones included, oldest first.
+  virtual Result<std::vector<ApiKeyRecord>> list_keys() const = 0;
+  virtual Result<std::optional<ApiKeyRecord>> find_key(const std::string& id) const = 0;
+  // Marks the key revoked and audits "key.revoke". NotFound for an unknown id;
+  // revoking a revoked key changes nothing and returns it.
+  virtual Result<ApiKeyRecord> revoke_key(const std::string& id, const Actor& actor) = 0;
+  // Records when keys were last used (id -> UTC time); bookkeeping, not audited.
+  virtual Status touch_keys(const std::map<std::string, std::string>& last_used) = 0;
 };
 
 // Model and alias names: 1..128 of [A-Za-z0-9_.-], not starting with '.' or '-';
 // an alias must not be all digits (it would read as a version number).
 Status validate_model_name(const std::string& name);
 Status validate_alias_name(const std::string& alias);
+
+// The sha256 of every blob a registry database file names (version artifacts,
+// evaluation datasets), sorted and unique. Opens `registry_file` read-only; used on a
+// snapshot (snapshot_to) by backups and restores.
+Result<std::vector<std::string>> blobs_named_in(const std::filesystem::path& registry_file);
 
 }  // namespace quiver::registry

@@ -60,6 +60,15 @@ Status parse_version_options(const json& e, const std::string& where, DeployedVe
     QUIVER_ASSIGN_OR_RETURN(dv.memory_limit_mb,
                             integer_in(e["memory_limit_mb"], where + ".memory_limit_mb", 0, 1'048'576));
   }
+  if (e.contains("worker_timeout_ms")) {
+    // A model running in the server process cannot be stopped mid-call; only a worker
+    // process can be killed, so the option means nothing without isolation.
+    if (dv.isolation != Isolation::kProcess)
+      return invalid_argument(where + ".worker_timeout_ms needs isolation: process (a model in the server process " +
+                              "cannot be stopped mid-call)");
+    QUIVER_ASSIGN_OR_RETURN(dv.worker_timeout_ms,
+                            integer_in(e["worker_timeout_ms"], where + ".worker_timeout_ms", 0, 3'600'000));
+  }
   return Status::ok();
 }
 
@@ -76,6 +85,7 @@ void write_version_options(const DeployedVersion& dv, nlohmann::ordered_json& e)
   if (dv.timeout_ms != defaults.timeout_ms) e["timeout_ms"] = dv.timeout_ms;
   if (dv.isolation != defaults.isolation) e["isolation"] = "process";
   if (dv.memory_limit_mb != defaults.memory_limit_mb) e["memory_limit_mb"] = dv.memory_limit_mb;
+  if (dv.worker_timeout_ms != defaults.worker_timeout_ms) e["worker_timeout_ms"] = dv.worker_timeout_ms;
 }
 
 Status parse_health(const json& h, HealthConfig& health) {
@@ -113,6 +123,21 @@ Status parse_cache(const json& c, CacheConfig& cache) {
   return Status::ok();
 }
 
+Status parse_access(const json& a, AccessConfig& access) {
+  QUIVER_RETURN_IF_ERROR(only_fields(a, {"inference"}, "access"));
+  if (a.contains("inference")) {
+    const json& v = a["inference"];
+    if (v == "public") {
+      access.inference = InferenceAccess::kPublic;
+    } else if (v == "token") {
+      access.inference = InferenceAccess::kToken;
+    } else {
+      return invalid_argument("access.inference must be \"public\" or \"token\", not " + v.dump());
+    }
+  }
+  return Status::ok();
+}
+
 void write_deployment_options(const DeploymentSpec& spec, nlohmann::ordered_json& out) {
   const HealthConfig dh;
   if (spec.health != dh) {
@@ -125,6 +150,8 @@ void write_deployment_options(const DeploymentSpec& spec, nlohmann::ordered_json
     out["health"] = std::move(h);
   }
   if (spec.cache.max_entries != 0) out["cache"] = {{"max_entries", spec.cache.max_entries}};
+  if (spec.access.inference != InferenceAccess::kServerDefault)
+    out["access"] = {{"inference", spec.access.inference == InferenceAccess::kPublic ? "public" : "token"}};
 }
 
 }  // namespace quiver::registry

@@ -18,6 +18,9 @@ void write_version_options(const DeployedVersion& dv, nlohmann::ordered_json& en
 
 Status parse_health(const nlohmann::json& value, HealthConfig& health);
 Status parse_cache(const nlohmann::json& value, CacheConfig& cache);
+// `access: {inference: public | token}` (who may call inference when the server
+// requires tokens; absent: the server's --public-inference default).
+Status parse_access(const nlohmann::json& value, AccessConfig& access);
 void write_deployment_options(const DeploymentSpec& spec, nlohmann::ordered_json& out);
 
 }  // namespace quiver::registry

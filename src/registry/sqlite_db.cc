@@ -13,6 +13,10 @@ Status status_from_sqlite(int rc, std::string_view what, std::string_view detail
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return data_loss(std::move(message));
+    case SQLITE_FULL:  // the disk is full: 507, like a blob upload that meets ENOSPC
+      return insufficient_storage(std::move(message));
+    case SQLITE_READONLY:
+      return unavailable(std::move(message));
     case SQLITE_CONSTRAINT:
       return failed_precondition(std::move(message));
     default:
@@ -83,26 +87,83 @@ std::string Statement::text_at(int column) const {
 
 // --- Database ---
 
+namespace {
+
+// How many of quick_check's findings a refusal quotes; the rest are counted.
+constexpr int kQuotedFindings = 3;
+
+// status_from_sqlite()'s messages start with "registry database: ".
+std::string without_prefix(std::string m) {
+  constexpr std::string_view kPrefix = "registry database: ";
+  if (m.rfind(kPrefix, 0) == 0) m.erase(0, kPrefix.size());
+  return m;
+}
+
+// Every open-time failure names the file and says what to do, whatever step met it.
+Status open_failure(const std::filesystem::path& path, const Status& status) {
+  std::string message = "registry database '" + path.string() + "' cannot be opened: " + without_prefix(status.message());
+  if (status.code() == StatusCode::kDataLoss) {
+    message += "; the file is damaged: restore it from a backup (quiver restore) or move it aside to start empty";
+  }
+  return Status(status.code(), std::move(message));
+}
+
+// PRAGMA quick_check: every page of every b-tree is read and checked (without the
+// index-to-table cross checks of integrity_check, so it stays fast). A damaged page
+// is refused here, at start-up, instead of failing whichever request first reads it.
+Status quick_check(Database& db) {
+  QUIVER_ASSIGN_OR_RETURN(Statement check, db.prepare("PRAGMA quick_check"));
+  std::string findings;
+  int count = 0;
+  for (;;) {
+    Result<bool> row = check.step();
+    // A page too broken to walk stops the check itself (SQLITE_CORRUPT).
+    if (!row.is_ok() && row.status().code() == StatusCode::kDataLoss)
+      return data_loss("registry database: integrity check failed: " + without_prefix(row.status().message()));
+    if (!row.is_ok()) return row.status();
+    if (!*row) break;
+    const std::string line = check.text_at(0);
+    if (line == "ok") return Status::ok();
+    if (++count <= kQuotedFindings) findings += (findings.empty() ? "" : "; ") + line;
+  }
+  if (count == 0) return Status::ok();
+  if (count > kQuotedFindings) findings += "; and " + std::to_string(count - kQuotedFindings) + " more";
+  return data_loss("registry database: integrity check failed: " + findings);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& path) {
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                                  nullptr);
   std::unique_ptr<Database> db(new Database(raw));  // owns `raw` even when opening failed
-  if (rc != SQLITE_OK)
-    return status_from_sqlite(rc, "opening '" + path.string() + "'", raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+  if (rc != SQLITE_OK) {
+    return open_failure(path, status_from_sqlite(rc, "open", raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
   sqlite3_extended_result_codes(raw, 1);
+  // SQLite quietly opens a file it may not write read-only; the registry must write,
+  // so say so now rather than at the first change.
+  if (sqlite3_db_readonly(raw, "main") == 1) {
+    return unavailable("registry database '" + path.string() +
+                       "' is read-only (a read-only file or data directory); the server needs to write it");
+  }
   // Another process (a second server on the same data dir, a backup) may hold the
   // write lock briefly; wait rather than fail at once.
   sqlite3_busy_timeout(raw, 5000);
 
-  QUIVER_ASSIGN_OR_RETURN(Statement mode, db->prepare("PRAGMA journal_mode=WAL"));
-  QUIVER_ASSIGN_OR_RETURN(bool has_row, mode.step());
-  if (!has_row || mode.text_at(0) != "wal")
+  auto mode = db->prepare("PRAGMA journal_mode=WAL");
+  if (!mode.is_ok()) return open_failure(path, mode.status());
+  auto has_row = mode->step();
+  if (!has_row.is_ok()) return open_failure(path, has_row.status());
+  if (!*has_row || mode->text_at(0) != "wal")
     return internal_error("registry database '" + path.string() + "': cannot switch to WAL mode (got '" +
-                          (has_row ? mode.text_at(0) : std::string()) + "')");
+                          (*has_row ? mode->text_at(0) : std::string()) + "')");
   // FULL (not NORMAL): in WAL mode NORMAL may lose the last commits on power loss; the
   // registry is small and written rarely, so we pay the fsync per commit.
-  QUIVER_RETURN_IF_ERROR(db->exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
+  if (Status st = db->exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"); !st.is_ok())
+    return open_failure(path, st);
+  if (Status st = quick_check(*db); !st.is_ok()) return open_failure(path, st);
   return db;
 }
 

@@ -51,6 +51,10 @@ class Database {
  public:
   // Opens (creating if needed) the file in WAL mode, with foreign keys enforced and
   // synchronous=FULL so a committed transaction survives a crash or power loss.
+  // Refuses, with a message that names the file: a file it cannot write (Unavailable),
+  // and a damaged one (DataLoss: not a database, or PRAGMA quick_check finds a bad
+  // page), so a corrupt registry stops the server at start-up instead of failing
+  // requests at random later.
   static Result<std::unique_ptr<Database>> open(const std::filesystem::path& path);
   ~Database();
   Database(const Database&) = delete;

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 
+#include "registry/audit_chain.h"
 #include "registry/migrations.h"
 #include "registry/signature_json.h"
 
@@ -19,7 +20,8 @@ using nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 
 constexpr const char* kVersionColumns =
-    "model, version, framework, artifact_sha256, size, created_at, description, metadata, signature, warmup_json";
+    "model, version, framework, artifact_sha256, size, created_at, description, metadata, signature, warmup_json, "
+    "artifact_signature, signed_by";
 
 bool looks_like_sha256(const std::string& s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -47,6 +49,8 @@ Result<VersionRecord> version_from_row(const sqlite::Statement& row) {
   r.created_at = row.text_at(5);
   r.description = row.text_at(6);
   r.warmup_json = row.text_at(9);
+  r.artifact_signature = row.text_at(10);
+  r.signed_by = row.text_at(11);
   // These columns are written only by create_version; a parse failure means the file
   // was damaged or edited by hand.
   try {
@@ -77,6 +81,8 @@ Status validate_new_version(const NewVersion& v) {
   for (const auto& [key, unused] : v.metadata)
     if (key.empty()) return invalid_argument("metadata keys must not be empty");
   QUIVER_RETURN_IF_ERROR(validate_signature(v.signature));
+  if (v.artifact_signature.empty() != v.signed_by.empty())
+    return invalid_argument("an artifact signature and its signer's key id go together");
   if (!v.warmup_json.empty()) {
     const json warmup = json::parse(v.warmup_json, nullptr, /*allow_exceptions=*/false);
     if (!warmup.is_object()) return invalid_argument("warmup must be a JSON object (an inference request)");
@@ -109,6 +115,7 @@ Result<std::unique_ptr<Registry>> Registry::open(const std::filesystem::path& db
   }
   QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Database> db, sqlite::Database::open(db_path));
   QUIVER_RETURN_IF_ERROR(apply_migrations(*db));
+  QUIVER_RETURN_IF_ERROR(seal_audit_chain(*db));  // rows from before the chain existed
   return std::unique_ptr<Registry>(std::make_unique<SqliteRegistry>(std::move(db), std::move(clock)));
 }
 
@@ -125,10 +132,15 @@ Status SqliteRegistry::require_model_locked(const std::string& model) const {
 
 Status SqliteRegistry::append_audit_locked(const std::string& model, std::string_view action,
                                            const std::string& detail_json, const Actor& actor, const std::string& at) {
-  return db_->run(
-      "INSERT INTO audit_log (at, model, action, client, reason, detail_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", at,
-      model, action, actor.client.empty() ? std::string("unknown") : actor.client, actor.reason,
-      detail_json.empty() ? std::string("{}") : detail_json);
+  // Every audit row joins the hash chain (registry/audit_chain.h).
+  AuditEntry entry;
+  entry.at = at;
+  entry.model = model;
+  entry.action = std::string(action);
+  entry.client = actor.client.empty() ? std::string("unknown") : actor.client;
+  entry.reason = actor.reason;
+  entry.detail_json = detail_json.empty() ? std::string("{}") : detail_json;
+  return append_audit_row(*db_, std::move(entry));
 }
 
 Result<std::optional<VersionRecord>> SqliteRegistry::find_version_locked(const std::string& model,
@@ -197,18 +209,21 @@ Result<VersionRecord> SqliteRegistry::create_version(const NewVersion& v, const 
   record.metadata = v.metadata;
   record.signature = v.signature;
   record.warmup_json = v.warmup_json;
+  record.artifact_signature = v.artifact_signature;
+  record.signed_by = v.signed_by;
   QUIVER_RETURN_IF_ERROR(db_->run(std::string("INSERT INTO versions (") + kVersionColumns +
-                                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                                   record.model, record.version, record.framework, record.artifact_sha256,
                                   static_cast<int64_t>(record.size), record.created_at, record.description,
                                   metadata_to_json(record.metadata), signature_to_json(record.signature),
-                                  record.warmup_json));
+                                  record.warmup_json, record.artifact_signature, record.signed_by));
 
   ordered_json detail;
   detail["version"] = number;
   detail["framework"] = record.framework;
   detail["artifact"] = record.artifact_sha256;
   detail["size"] = record.size;
+  if (!record.signed_by.empty()) detail["signed_by"] = record.signed_by;
   if (new_model) detail["new_model"] = true;
   QUIVER_RETURN_IF_ERROR(append_audit_locked(v.model, "version.create", detail.dump(), actor, at));
   QUIVER_RETURN_IF_ERROR(tx.commit());
@@ -238,11 +253,13 @@ Result<std::vector<ModelSummary>> SqliteRegistry::list_models() const {
     by_name[models.text_at(0)].name = models.text_at(0);
   }
   QUIVER_ASSIGN_OR_RETURN(sqlite::Statement versions,
-                          db_->prepare("SELECT model, version FROM versions ORDER BY model, version"));
+                          db_->prepare("SELECT model, version, signed_by FROM versions ORDER BY model, version"));
   while (true) {
     QUIVER_ASSIGN_OR_RETURN(bool row, versions.step());
     if (!row) break;
-    by_name[versions.text_at(0)].versions.push_back(versions.int_at(1));
+    ModelSummary& summary = by_name[versions.text_at(0)];
+    summary.versions.push_back(versions.int_at(1));
+    if (std::string signer = versions.text_at(2); !signer.empty()) summary.signed_by[versions.int_at(1)] = signer;
   }
   QUIVER_ASSIGN_OR_RETURN(sqlite::Statement aliases, db_->prepare("SELECT model, alias, version FROM aliases"));
   while (true) {
@@ -261,12 +278,14 @@ Result<ModelSummary> SqliteRegistry::get_model(const std::string& model) const {
   QUIVER_RETURN_IF_ERROR(require_model_locked(model));
   ModelSummary summary;
   summary.name = model;
-  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement versions,
-                          db_->prepare("SELECT version FROM versions WHERE model = ?1 ORDER BY version", model));
+  QUIVER_ASSIGN_OR_RETURN(
+      sqlite::Statement versions,
+      db_->prepare("SELECT version, signed_by FROM versions WHERE model = ?1 ORDER BY version", model));
   while (true) {
     QUIVER_ASSIGN_OR_RETURN(bool row, versions.step());
     if (!row) break;
     summary.versions.push_back(versions.int_at(0));
+    if (std::string signer = versions.text_at(1); !signer.empty()) summary.signed_by[versions.int_at(0)] = signer;
   }
   QUIVER_ASSIGN_OR_RETURN(sqlite::Statement aliases,
                           db_->prepare("SELECT alias, version FROM aliases WHERE model = ?1", model));

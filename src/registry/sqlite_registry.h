@@ -52,6 +52,21 @@ class SqliteRegistry final : public Registry {
                       const Actor& actor) override;
   Result<std::vector<AuditEntry>> audit(const std::string& model, int64_t limit) const override;
 
+  // sqlite_registry_policy.cc
+  Result<ModelPolicy> model_policy(const std::string& model) const override;
+  Result<ModelPolicy> set_model_policy(const ModelPolicy& policy, const Actor& actor) override;
+  Status snapshot_to(const std::filesystem::path& file) const override;
+
+  // sqlite_registry_keys.cc: access records, the audit chain, access tokens
+  Result<std::vector<AuditEntry>> audit_query(const AuditQuery& query) const override;
+  Status append_access(const std::vector<AccessRecord>& records) override;
+  Result<AuditVerification> verify_audit() const override;
+  Result<ApiKeyRecord> create_key(const ApiKeyRecord& key, const Actor& actor) override;
+  Result<std::vector<ApiKeyRecord>> list_keys() const override;
+  Result<std::optional<ApiKeyRecord>> find_key(const std::string& id) const override;
+  Result<ApiKeyRecord> revoke_key(const std::string& id, const Actor& actor) override;
+  Status touch_keys(const std::map<std::string, std::string>& last_used) override;
+
  private:
   std::string now_text() const;
   // NotFound "unknown model 'x'" unless the model has been registered.
@@ -62,6 +77,8 @@ class SqliteRegistry final : public Registry {
   // Parses, resolves and validates `spec_json`, appends it as the next revision and
   // audits it as "deployment.apply"; the caller owns the transaction.
   Result<Revision> append_revision_locked(const std::string& model, const std::string& spec_json, const Actor& actor);
+  // Appends one record to the audit chain (registry/audit_chain.h); every audit row,
+  // change or access, goes through here. The caller owns the transaction.
   Status append_audit_locked(const std::string& model, std::string_view action, const std::string& detail_json,
                              const Actor& actor, const std::string& at);
 

@@ -182,7 +182,7 @@ Result<std::vector<AuditEntry>> SqliteRegistry::audit(const std::string& model, 
   // ?1 = '' selects every model.
   QUIVER_ASSIGN_OR_RETURN(sqlite::Statement st,
                           db_->prepare("SELECT id, at, model, action, client, reason, detail_json FROM audit_log "
-                                       "WHERE ?1 = '' OR model = ?1 ORDER BY id DESC LIMIT ?2",
+                                       "WHERE kind = 'change' AND (?1 = '' OR model = ?1) ORDER BY id DESC LIMIT ?2",
                                        model, limit));
   std::vector<AuditEntry> out;
   while (true) {

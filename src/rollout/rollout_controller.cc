@@ -51,12 +51,19 @@ double candidate_share(const DeploymentSpec& spec) {
 
 RolloutController::RolloutController(registry::Registry& registry, const SignalSource& signals, const Clock& clock,
                                      metrics::MetricsRegistry* metrics, std::function<void()> on_revision)
-    : registry_(registry), signals_(signals), clock_(clock), metrics_(metrics), on_revision_(std::move(on_revision)) {}
+    : registry_(registry),
+      signals_(signals),
+      clock_(clock),
+      metrics_(metrics),
+      on_revision_(std::move(on_revision)),
+      wall_anchor_ms_(
+          std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall_now().time_since_epoch()).count()),
+      steady_anchor_(clock.now()) {}
 
 RolloutController::~RolloutController() { stop(); }
 
 int64_t RolloutController::now_ms() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
+  return wall_anchor_ms_ + std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - steady_anchor_).count();
 }
 
 Result<RolloutController::Current> RolloutController::read_current(const std::string& model) const {

@@ -86,6 +86,11 @@ class RolloutController {
                     const registry::Actor& actor, int64_t now_ms);
   nlohmann::json status_json(const std::string& model, const Current& cur, const Tracked& t) const;
   void export_metrics(const std::string& model, const Tracked& t);
+  // Milliseconds on the wall clock's scale (states persist them, and a restart resumes
+  // a step's timer from them) but advanced by the steady clock from an anchor taken at
+  // construction, so a wall-clock jump neither ends a step's pause early, nor trips
+  // the progress deadline, nor stalls the ticks. Only across a restart does the wall
+  // clock count.
   int64_t now_ms() const;
   // The delay until the next rollout's tick is due (at most a second).
   std::chrono::milliseconds next_wait();
@@ -95,6 +100,8 @@ class RolloutController {
   const Clock& clock_;
   metrics::MetricsRegistry* metrics_;
   std::function<void()> on_revision_;
+  const int64_t wall_anchor_ms_;                            // wall time at construction
+  const std::chrono::steady_clock::time_point steady_anchor_;  // steady time at construction
 
   std::mutex mu_;  // one pass or command at a time; guards tracked_
   std::map<std::string, Tracked> tracked_;

@@ -32,6 +32,12 @@ Result<std::shared_ptr<Servable>> Servable::load(const ServableConfig& config, c
   req.isolated = config.isolation == Isolation::kProcess;
   req.memory_limit_mb = config.memory_limit_mb;
   req.label = s->describe();
+  if (req.isolated) {
+    req.worker_timeout_ms = config.worker_timeout.count();
+    // The instances (and their monitor threads, which call this) are destroyed before
+    // stats_: see ~Servable.
+    req.on_worker_restart = [stats = &s->stats_](const std::string& reason) { stats->record_worker_restart(reason); };
+  }
   for (int i = 0; i < config.instances; ++i) {
     auto backend = loader(req);
     if (!backend.is_ok()) return backend.status();
@@ -42,7 +48,12 @@ Result<std::shared_ptr<Servable>> Servable::load(const ServableConfig& config, c
   return s;
 }
 
-Servable::~Servable() { stop(); }
+Servable::~Servable() {
+  stop();
+  // Instances before the statistics they report worker restarts to (members would
+  // be destroyed the other way round).
+  instances_.clear();
+}
 
 std::string Servable::describe() const {
   return "model '" + config_.model + "' version " + std::to_string(config_.version);

@@ -49,6 +49,10 @@ struct ServableConfig {
   std::chrono::milliseconds timeout{0};  // deadline in the queue; 0: none
   Isolation isolation = Isolation::kInProcess;
   int64_t memory_limit_mb = 0;
+  // isolation: process only: the longest one backend call may take in a worker
+  // process; then its requests fail with DeadlineExceeded (504) and the worker is
+  // killed and restarted (backends/process/remote_backend.h). 0: no limit.
+  std::chrono::milliseconds worker_timeout{30'000};
 };
 
 // Loads one backend instance; replaceable in tests.

@@ -38,7 +38,8 @@ int64_t steady_second() {
 
 }  // namespace
 
-ServableStats::ServableStats(metrics::MetricsRegistry* metrics, const std::string& model, int64_t version) {
+ServableStats::ServableStats(metrics::MetricsRegistry* metrics, const std::string& model, int64_t version)
+    : metrics_(metrics), model_(model), version_(version) {
   if (!metrics) return;
   const metrics::Labels labels = {{"model", model}, {"version", std::to_string(version)}};
   for (int k = 0; k < kRouteKinds; ++k) {
@@ -63,6 +64,19 @@ ServableStats::ServableStats(metrics::MetricsRegistry* metrics, const std::strin
                                   "Requests refused because the version's queue was full", labels);
   m_expired_ = &metrics->counter("quiver_expired_requests_total",
                                  "Requests dropped unrun because their deadline passed in the queue", labels);
+}
+
+void ServableStats::record_worker_restart(const std::string& reason) {
+  worker_restarts_.fetch_add(1, std::memory_order_relaxed);
+  // Rare, so the series is looked up (and created) here rather than up front: only
+  // versions that run in worker processes get one.
+  if (metrics_) {
+    metrics_
+        ->counter("quiver_worker_restarts_total",
+                  "Worker processes (isolation: process) restarted, by why: timeout, crash or error",
+                  {{"model", model_}, {"version", std::to_string(version_)}, {"reason", reason}})
+        .inc();
+  }
 }
 
 void ServableStats::record_route(RouteKind kind) {

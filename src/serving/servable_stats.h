@@ -36,6 +36,10 @@ class ServableStats {
   // Dropped unrun because its deadline passed in the queue (504). Counted apart from
   // errors: it says the version is overloaded, not that it is broken.
   void record_expired();
+  // A worker process of this version died and is restarting (isolation: process):
+  // quiver_worker_restarts_total{model, version, reason}, reason "timeout", "crash"
+  // or "error".
+  void record_worker_restart(const std::string& reason);
   // Counted by the router for the observed traffic share.
   void record_routed() { routed_.fetch_add(1, std::memory_order_relaxed); }
   // quiver_routed_requests_total{model, version, route}: the counters are created
@@ -48,6 +52,7 @@ class ServableStats {
   uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
   uint64_t expired() const { return expired_.load(std::memory_order_relaxed); }
   uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
+  uint64_t worker_restarts() const { return worker_restarts_.load(std::memory_order_relaxed); }
   // Requests per second over the last ten whole seconds.
   double recent_rps() const;
   // Approximate latency quantile in seconds from the histogram (0 when empty).
@@ -67,6 +72,10 @@ class ServableStats {
   std::atomic<uint64_t> expired_{0};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> compute_ns_{0};
+  std::atomic<uint64_t> worker_restarts_{0};
+  metrics::MetricsRegistry* metrics_ = nullptr;
+  std::string model_;
+  int64_t version_ = 0;
   static constexpr int kRouteKinds = static_cast<int>(RouteKind::kShadow) + 1;
   std::array<metrics::Counter*, kRouteKinds> m_routes_{};
   metrics::Counter* m_requests_ = nullptr;

@@ -16,6 +16,26 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string errno_text() { return std::strerror(errno); }
+std::string errno_text(int err) { return std::strerror(err); }
+
+// ENOSPC and EDQUOT: the disk (or the user's quota) is full. A client can do nothing
+// about it but wait for an operator, so it is InsufficientStorage (HTTP 507), not a
+// server bug (500).
+bool is_out_of_space(int err) { return err == ENOSPC || err == EDQUOT; }
+
+// `what` failed with `err`: InsufficientStorage for a full disk, Internal otherwise.
+Status io_error(const std::string& what, int err) {
+  std::string message = what + ": " + errno_text(err);
+  if (is_out_of_space(err))
+    return insufficient_storage(message + " (the disk holding the blob store is full; free space or grow it)");
+  return internal_error(std::move(message));
+}
+
+Status io_error(const std::string& what, const std::error_code& ec) {
+  if (ec.category() == std::generic_category() || ec.category() == std::system_category())
+    return io_error(what, ec.value());
+  return internal_error(what + ": " + ec.message());
+}
 
 Status malformed_sha(const std::string& sha256) {
   return invalid_argument("'" + sha256 + "' is not a sha256 digest (64 lower-case hex characters)");
@@ -35,13 +55,14 @@ Status fsync_directory(const fs::path& dir) {
 
 class FileBlobWriter final : public BlobWriter {
  public:
-  FileBlobWriter(fs::path blobs_dir, fs::path temp_path, int fd, Sha256 hasher)
-      : blobs_dir_(std::move(blobs_dir)), temp_path_(std::move(temp_path)), fd_(fd), hasher_(std::move(hasher)) {}
+  FileBlobWriter(fs::path blobs_dir, fs::path temp_path, int fd, Sha256 hasher, const BlobStoreIo& io)
+      : blobs_dir_(std::move(blobs_dir)),
+        temp_path_(std::move(temp_path)),
+        fd_(fd),
+        hasher_(std::move(hasher)),
+        io_(io) {}
 
-  ~FileBlobWriter() override {
-    close_fd();
-    if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
-  }
+  ~FileBlobWriter() override { discard(); }
 
   Status append(std::span<const std::byte> data) override {
     if (committed_) return failed_precondition("blob upload: append after commit");
@@ -49,10 +70,21 @@ class FileBlobWriter final : public BlobWriter {
     const std::byte* p = data.data();
     size_t left = data.size();
     while (left > 0) {
-      const ssize_t n = ::write(fd_, p, left);
+      const ssize_t n = io_.write(fd_, p, left);
       if (n < 0) {
-        if (errno == EINTR) continue;
-        broken_ = internal_error("writing blob upload '" + temp_path_.string() + "' failed: " + errno_text());
+        const int err = errno;
+        if (err == EINTR) continue;
+        broken_ = io_error("writing blob upload '" + temp_path_.string() + "' failed after " +
+                               std::to_string(written_ + (data.size() - left)) + " bytes",
+                           err);
+        // Give the space back now, not when the connection lets go of the upload:
+        // on a full disk every byte counts for the writes that follow.
+        discard();
+        return broken_;
+      }
+      if (n == 0) {  // write(2) makes no progress only when something is badly wrong
+        broken_ = internal_error("writing blob upload '" + temp_path_.string() + "' made no progress");
+        discard();
         return broken_;
       }
       p += n;
@@ -83,16 +115,23 @@ class FileBlobWriter final : public BlobWriter {
       temp_path_.clear();
       return info;
     }
+    // From here on a failure removes the temporary file at once (see append()).
+    auto fail = [this](Status status) -> Status {
+      discard();
+      return status;
+    };
     // Stored blobs are never modified in place; read-only makes an accidental write fail.
-    if (::fchmod(fd_, 0444) != 0) return internal_error("cannot make blob upload read-only: " + errno_text());
-    if (::fsync(fd_) != 0) return internal_error("fsync of blob upload failed: " + errno_text());
+    if (::fchmod(fd_, 0444) != 0) return fail(io_error("cannot make blob upload read-only", errno));
+    // A file system that allocates lazily (ext4 delalloc, XFS, NFS) may report a full
+    // disk only here.
+    if (io_.fsync(fd_) != 0) return fail(io_error("fsync of blob upload '" + temp_path_.string() + "' failed", errno));
     close_fd();
     const bool created_shard = fs::create_directories(shard, ec);
-    if (ec) return internal_error("cannot create '" + shard.string() + "': " + ec.message());
+    if (ec) return fail(io_error("cannot create '" + shard.string() + "'", ec));
     // Two concurrent uploads of the same bytes may both get here; rename replaces
     // atomically and both files hold identical bytes, so either outcome is correct.
     if (::rename(temp_path_.c_str(), target.c_str()) != 0)
-      return internal_error("cannot move blob into '" + target.string() + "': " + errno_text());
+      return fail(io_error("cannot move blob into '" + target.string() + "'", errno));
     temp_path_.clear();
     QUIVER_RETURN_IF_ERROR(fsync_directory(shard));
     if (created_shard) QUIVER_RETURN_IF_ERROR(fsync_directory(blobs_dir_));
@@ -107,10 +146,18 @@ class FileBlobWriter final : public BlobWriter {
     fd_ = -1;
   }
 
+  // Closes and removes the temporary file (idempotent).
+  void discard() {
+    close_fd();
+    if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+    temp_path_.clear();
+  }
+
   fs::path blobs_dir_;
   fs::path temp_path_;  // empty once moved into place or removed
   int fd_ = -1;
   Sha256 hasher_;
+  const BlobStoreIo io_;  // a copy: a writer may outlive its store
   uint64_t written_ = 0;
   bool committed_ = false;
   Status broken_;  // first write error; the upload cannot continue after one
@@ -118,12 +165,13 @@ class FileBlobWriter final : public BlobWriter {
 
 class FileBlobStore final : public BlobStore {
  public:
-  FileBlobStore(fs::path blobs_dir, fs::path tmp_dir) : blobs_dir_(std::move(blobs_dir)), tmp_dir_(std::move(tmp_dir)) {}
+  FileBlobStore(fs::path blobs_dir, fs::path tmp_dir, BlobStoreIo io)
+      : blobs_dir_(std::move(blobs_dir)), tmp_dir_(std::move(tmp_dir)), io_(std::move(io)) {}
 
   Result<std::unique_ptr<BlobWriter>> begin_upload() override {
     std::string pattern = (tmp_dir_ / "upload-XXXXXX").string();
     const int fd = ::mkostemp(pattern.data(), O_CLOEXEC);
-    if (fd < 0) return internal_error("cannot create a temporary file in '" + tmp_dir_.string() + "': " + errno_text());
+    if (fd < 0) return io_error("cannot create a temporary file in '" + tmp_dir_.string() + "'", errno);
     Result<Sha256> hasher = Sha256::create();
     if (!hasher.is_ok()) {
       ::close(fd);
@@ -131,7 +179,7 @@ class FileBlobStore final : public BlobStore {
       return hasher.status();
     }
     return std::unique_ptr<BlobWriter>(
-        std::make_unique<FileBlobWriter>(blobs_dir_, fs::path(pattern), fd, std::move(hasher).value()));
+        std::make_unique<FileBlobWriter>(blobs_dir_, fs::path(pattern), fd, std::move(hasher).value(), io_));
   }
 
   Result<BlobInfo> put(std::span<const std::byte> data) override {
@@ -176,7 +224,26 @@ class FileBlobStore final : public BlobStore {
 
   fs::path blobs_dir_;
   fs::path tmp_dir_;
+  const BlobStoreIo io_;
 };
+
+// Proves the store writable by creating (and removing) a file where uploads go. A
+// data directory on a read-only mount, or one this user may not write, fails here,
+// at start-up, naming the directory, instead of at the first upload. Creating a
+// file, not access(2): root passes access() on a read-only mount's directories.
+Status check_writable(const fs::path& root, const fs::path& tmp_dir) {
+  std::string probe = (tmp_dir / "write-check-XXXXXX").string();
+  const int fd = ::mkostemp(probe.data(), O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return io_error("data directory '" + root.string() + "' is not writable: cannot create a file in '" +
+                        tmp_dir.string() + "'",
+                    err);
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return Status::ok();
+}
 
 }  // namespace
 
@@ -187,13 +254,19 @@ bool is_valid_sha256(const std::string& s) {
   return true;
 }
 
-Result<std::unique_ptr<BlobStore>> BlobStore::open(const fs::path& root) {
+Result<std::unique_ptr<BlobStore>> BlobStore::open(const fs::path& root, BlobStoreIo io) {
+  if (!io.write) io.write = [](int fd, const void* data, size_t size) { return ::write(fd, data, size); };
+  if (!io.fsync) io.fsync = [](int fd) { return ::fsync(fd); };
   const fs::path blobs_dir = root / "blobs" / "sha256";
   const fs::path tmp_dir = root / "tmp";
   std::error_code ec;
   for (const fs::path& dir : {blobs_dir, tmp_dir}) {
     fs::create_directories(dir, ec);
-    if (ec) return internal_error("cannot create blob store folder '" + dir.string() + "': " + ec.message());
+    if (ec) {
+      return io_error("data directory '" + root.string() + "' is not usable: cannot create blob store folder '" +
+                          dir.string() + "'",
+                      ec);
+    }
   }
   // Anything in tmp/ is an upload that never committed (this process is the only
   // writer of the store, and it is just starting).
@@ -204,7 +277,8 @@ Result<std::unique_ptr<BlobStore>> BlobStore::open(const fs::path& root) {
       return internal_error("cannot remove stale upload '" + it->path().string() + "': " + remove_ec.message());
   }
   if (ec) return internal_error("cannot list '" + tmp_dir.string() + "': " + ec.message());
-  return std::unique_ptr<BlobStore>(std::make_unique<FileBlobStore>(blobs_dir, tmp_dir));
+  QUIVER_RETURN_IF_ERROR(check_writable(root, tmp_dir));
+  return std::unique_ptr<BlobStore>(std::make_unique<FileBlobStore>(blobs_dir, tmp_dir, std::move(io)));
 }
 
 }  // namespace quiver::store

@@ -7,8 +7,11 @@
 // one thread at a time.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -32,10 +35,24 @@ class BlobWriter {
   virtual uint64_t bytes_written() const = 0;
 };
 
+// The system calls an upload's bytes go through. Tests replace them to inject the
+// faults a real disk gives (ENOSPC, EDQUOT, EIO) on the real write path; the server
+// uses the defaults.
+struct BlobStoreIo {
+  std::function<ssize_t(int fd, const void* data, size_t size)> write;  // default ::write
+  std::function<int(int fd)> fsync;                                     // default ::fsync
+};
+
 class BlobStore {
  public:
-  // Creates the folders if needed and removes temporaries left by a crash.
-  static Result<std::unique_ptr<BlobStore>> open(const std::filesystem::path& root);
+  // Creates the folders if needed, removes temporaries left by a crash, and checks
+  // that the store can be written (a read-only data directory is refused here, at
+  // start-up, rather than at the first upload).
+  //
+  // Errors on a full disk or an exhausted quota (ENOSPC, EDQUOT), here or in any
+  // later write, are InsufficientStorage (HTTP 507); an upload that meets one removes
+  // its temporary file at once, so a full disk never keeps a partial upload.
+  static Result<std::unique_ptr<BlobStore>> open(const std::filesystem::path& root, BlobStoreIo io = {});
 
   virtual ~BlobStore() = default;
   virtual Result<std::unique_ptr<BlobWriter>> begin_upload() = 0;

@@ -42,6 +42,8 @@ class Server:
                 fields = dict(kv.split("=", 1) for kv in line.split()[2:])
                 self.url = "http://" + fields["http"]
                 self.grpc_target = fields.get("grpc")
+                management = fields.get("management")
+                self.management_url = "http://" + management if management else None
                 return self
         raise RuntimeError("server did not print its port")
 

@@ -2,7 +2,7 @@
 python3-torch. torch.jit.script needs the module source in a real file: this one.
 
 Usage: python3 special_models.py KIND PATH, KIND one of KINDS (flaky, flaky20,
-slow_start). Every kind takes "input" FP32 [-1, 4] and answers FP32 [-1, 3]."""
+slow_start, hang). Every kind takes "input" FP32 [-1, 4] and answers FP32 [-1, 3]."""
 import sys
 
 import torch
@@ -77,7 +77,25 @@ class SlowStart(nn.Module):
         return torch.softmax(self.lin(x), dim=1)
 
 
-KINDS = {"flaky": Flaky, "flaky20": Flaky20, "slow_start": SlowStart}
+class Hang(nn.Module):
+    """A 4 -> 3 classifier that hangs (busy-loops, alive, never answering) on inputs
+    whose sum exceeds 1000, like a model stuck in a loop; other inputs answer at once.
+    For worker-timeout tests: only killing the process ends the loop."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(8)
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spins = 0
+        while bool(x.sum() > 1000.0):
+            spins += 1
+            x = x * 1.0
+        return torch.softmax(self.lin(x), dim=1)
+
+
+KINDS = {"flaky": Flaky, "flaky20": Flaky20, "slow_start": SlowStart, "hang": Hang}
 
 
 if __name__ == "__main__":

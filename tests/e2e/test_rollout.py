@@ -239,3 +239,34 @@ def test_rollout_errors_are_precise(server, iris):
     assert r.status_code == 404 and "no rollout" in r.json()["error"]
     r = server.post("/v1/deployments/iris/rollout/explode", json={})
     assert r.status_code == 404
+
+
+def test_a_rollout_survives_a_restart_and_resumes_at_its_step(server_factory, example_models, tmp_path):
+    out, manifest = example_models
+    data = tmp_path / "data"
+    server = server_factory(data)
+    v1 = out / find_model(manifest, "iris", "v1", "torchscript")["path"]
+    server.register("iris", v1, "torchscript", version=1, **IRIS_IO)
+    server.register("iris", v1, "torchscript", version=2, **IRIS_IO)
+    server.deploy("iris", {"versions": [{"version": 1}, {"version": 2}]})
+    apply(server, rollout_spec([{"weight": 10, "pause": "1s"}, {"weight": 30, "pause": "manual"},
+                                {"weight": 60, "pause": "1s"}], [], analysis={"on_no_data": "continue"}))
+    deadline = time.time() + 20
+    while time.time() < deadline and rollout_status(server)["step"] != 1:
+        time.sleep(0.05)
+    before = rollout_status(server)
+    assert before["step"] == 1 and before["state"] == "progressing", before
+
+    server.kill9()
+    restarted = server_factory(data)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        r = restarted.get("/v1/deployments/iris/rollout")
+        if r.status_code == 200:
+            break
+        time.sleep(0.1)
+    after = r.json()
+    assert after["id"] == before["id"] and after["step"] == 1 and after["state"] == "progressing", after
+    assert after["candidate_share"] == 0.3
+    r = restarted.post("/v1/deployments/iris/rollout/promote", json={"reason": "after restart"})
+    assert r.status_code == 200 and r.json()["step"] == 2, r.text

@@ -81,6 +81,16 @@ grpc::Status to_grpc_status(const Status& status) {
   return {static_cast<grpc::StatusCode>(http::grpc_code_for(status.code())), status.message()};
 }
 
+grpc::Status GrpcInferenceService::authorize(grpc::CallbackServerContext* ctx, auth::Permission permission,
+                                             const std::string& model) const {
+  if (authorizer_ == nullptr || !authorizer_->enabled()) return grpc::Status::OK;
+  const auto& metadata = ctx->client_metadata();
+  const auto it = metadata.find("authorization");
+  const std::string_view credentials = it == metadata.end() ? std::string_view()
+                                                            : std::string_view(it->second.data(), it->second.size());
+  return to_grpc_status(authorizer_->authorize(credentials, permission, model).status);
+}
+
 grpc::ServerUnaryReactor* GrpcInferenceService::ServerLive(grpc::CallbackServerContext* ctx,
                                                            const inference::ServerLiveRequest*,
                                                            inference::ServerLiveResponse* resp) {
@@ -108,6 +118,8 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(grpc::CallbackSer
 grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(grpc::CallbackServerContext* ctx,
                                                            const inference::ModelReadyRequest* req,
                                                            inference::ModelReadyResponse* resp) {
+  if (auto denied = authorize(ctx, auth::Permission::kModelMetadata, req->name()); !denied.ok())
+    return finish(ctx, denied);
   auto table = routes_.load();
   const std::string& model = req->name();
   if (req->version().empty()) {
@@ -127,6 +139,8 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(grpc::CallbackServerC
 grpc::ServerUnaryReactor* GrpcInferenceService::ModelMetadata(grpc::CallbackServerContext* ctx,
                                                               const inference::ModelMetadataRequest* req,
                                                               inference::ModelMetadataResponse* resp) {
+  if (auto denied = authorize(ctx, auth::Permission::kModelMetadata, req->name()); !denied.ok())
+    return finish(ctx, denied);
   auto table = routes_.load();
   const std::string& model = req->name();
   if (req->version().empty()) {
@@ -147,7 +161,9 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerC
                                                            const inference::ModelInferRequest* req,
                                                            inference::ModelInferResponse* resp) {
   if (req->model_name().empty()) return finish(ctx, invalid_argument("invalid inference request: model_name is empty"));
-  auto inputs = decode_inputs(*req);
+  if (auto denied = authorize(ctx, auth::Permission::kInfer, req->model_name()); !denied.ok())
+    return finish(ctx, denied);
+  auto inputs = decode_inputs(*req, limits_);
   if (!inputs.is_ok()) return finish(ctx, inputs.status().with_context("invalid inference request"));
 
   api::InferCall call;

@@ -15,6 +15,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "api/inference/inference_service.h"
+#include "auth/authorizer.h"
+#include "core/tensor.h"
 #include "lifecycle/manager.h"
 #include "proto/grpc_predict_v2.grpc.pb.h"
 #include "routing/route_table.h"
@@ -27,8 +29,8 @@ inline constexpr const char* kVersionMetadataKey = "x-quiver-model-version";
 class GrpcInferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
   GrpcInferenceService(routing::RoutePublisher& routes, lifecycle::LifecycleManager& manager,
-                       api::InferenceService& inference)
-      : routes_(routes), manager_(manager), inference_(inference) {}
+                       api::InferenceService& inference, TensorLimits limits = {})
+      : routes_(routes), manager_(manager), inference_(inference), limits_(limits) {}
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx, const inference::ServerLiveRequest* req,
                                        inference::ServerLiveResponse* resp) override;
@@ -41,6 +43,10 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
                                            inference::ServerMetadataResponse* resp) override;
   grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx, const inference::ModelMetadataRequest* req,
                                           inference::ModelMetadataResponse* resp) override;
+  // Checks tokens (metadata `authorization: Bearer qv_...`) when auth is on; null: off.
+  // Precondition: before the server starts.
+  void set_authorizer(auth::Authorizer* authorizer) { authorizer_ = authorizer; }
+
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx, const inference::ModelInferRequest* req,
                                        inference::ModelInferResponse* resp) override;
 
@@ -48,6 +54,11 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   routing::RoutePublisher& routes_;
   lifecycle::LifecycleManager& manager_;
   api::InferenceService& inference_;
+  const TensorLimits limits_;
+  auth::Authorizer* authorizer_ = nullptr;
+
+  // OK, or UNAUTHENTICATED / PERMISSION_DENIED / RESOURCE_EXHAUSTED with the reason.
+  grpc::Status authorize(grpc::CallbackServerContext* ctx, auth::Permission permission, const std::string& model) const;
 };
 
 // quiver::Status -> grpc::Status, through the shared status table; the message is kept.

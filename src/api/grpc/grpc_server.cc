@@ -2,6 +2,10 @@
 
 #include <chrono>
 
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
 #include "api/grpc/grpc_inference_service.h"
 
 namespace quiver::grpc_api {
@@ -17,11 +21,36 @@ std::string listen_address(const std::string& host, uint16_t port) {
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+// How often gRPC looks at the TLS files for a new certificate (its minimum).
+constexpr unsigned kCertificateRefreshSeconds = 1;
+
+grpc_ssl_client_certificate_request_type request_type(http::ClientAuth mode) {
+  switch (mode) {
+    case http::ClientAuth::kNone: return GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+    case http::ClientAuth::kOptional: return GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+    case http::ClientAuth::kRequire: return GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+}
+
 }  // namespace
+
+std::shared_ptr<grpc::ServerCredentials> GrpcServer::credentials(const GrpcServerOptions& options) {
+  if (options.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  // A file watcher rather than fixed PEM strings, so that a reloaded certificate
+  // reaches new connections without restarting the listener (open ones keep theirs).
+  certificates_ = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      options.tls_key_file, options.tls_cert_file, options.tls_client_ca_file, kCertificateRefreshSeconds);
+  grpc::experimental::TlsServerCredentialsOptions tls(certificates_);
+  tls.watch_identity_key_cert_pairs();
+  if (!options.tls_client_ca_file.empty()) tls.watch_root_certs();
+  tls.set_cert_request_type(request_type(options.tls_client_auth));
+  return grpc::experimental::TlsServerCredentials(tls);
+}
 
 GrpcServer::GrpcServer(routing::RoutePublisher& routes, lifecycle::LifecycleManager& manager,
                        api::InferenceService& inference)
-    : service_(std::make_unique<GrpcInferenceService>(routes, manager, inference)) {}
+    : routes_(routes), manager_(manager), inference_(inference) {}
 
 GrpcServer::~GrpcServer() { stop(); }
 
@@ -33,9 +62,13 @@ Status GrpcServer::start(const GrpcServerOptions& options) {
   // gRPC turns SO_REUSEPORT on by default on Linux, which would let a second server
   // silently share a port that is already taken; a taken port must be an error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(address, credentials(options), &bound_port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, static_cast<int>(options.max_concurrent_streams));
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, static_cast<int>(options.max_metadata_bytes));
+  service_ = std::make_unique<GrpcInferenceService>(routes_, manager_, inference_, options.tensor_limits);
+  service_->set_authorizer(authorizer_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || bound_port == 0) {

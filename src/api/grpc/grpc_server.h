@@ -14,12 +14,16 @@
 #include <memory>
 #include <string>
 
+#include "api/http/tls_context.h"
 #include "core/status.h"
+#include "core/tensor.h"
 
 namespace quiver::api { class InferenceService; }
 namespace quiver::lifecycle { class LifecycleManager; }
 namespace quiver::routing { class RoutePublisher; }
-namespace grpc { class Server; }
+namespace grpc { class Server; class ServerCredentials; }
+namespace grpc::experimental { class CertificateProviderInterface; }
+namespace quiver::auth { class Authorizer; }
 
 namespace quiver::grpc_api {
 
@@ -31,7 +35,16 @@ inline constexpr int kDefaultMaxMessageBytes = 64 << 20;
 struct GrpcServerOptions {
   std::string host = "0.0.0.0";
   uint16_t port = 8001;  // 0 picks a free port
-  int max_message_bytes = kDefaultMaxMessageBytes;
+  int max_message_bytes = kDefaultMaxMessageBytes;  // larger: RESOURCE_EXHAUSTED
+  uint32_t max_metadata_bytes = 16 << 10;           // request metadata (headers) per call
+  uint32_t max_concurrent_streams = 100;            // calls in flight on one connection
+  TensorLimits tensor_limits;                       // what a ModelInfer request may declare
+  // TLS: PEM files gRPC reads, and re-reads within a second when they change (the
+  // HTTP side's TlsContextProvider keeps validated copies current). Empty: plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;                   // with client_auth optional or require
+  http::ClientAuth tls_client_auth = http::ClientAuth::kNone;
 };
 
 class GrpcServer {
@@ -48,10 +61,21 @@ class GrpcServer {
   uint16_t port() const { return port_; }
   // Idempotent.
   void stop();
+  // Token checks for every call but health (auth/authorizer.h); null: none. Call
+  // before start(); `authorizer` must outlive stop().
+  void set_authorizer(auth::Authorizer* authorizer) { authorizer_ = authorizer; }
 
  private:
-  std::unique_ptr<GrpcInferenceService> service_;
+  // Plaintext, or TLS from the options' files.
+  std::shared_ptr<grpc::ServerCredentials> credentials(const GrpcServerOptions& options);
+
+  routing::RoutePublisher& routes_;
+  lifecycle::LifecycleManager& manager_;
+  api::InferenceService& inference_;
+  std::unique_ptr<GrpcInferenceService> service_;  // made by start(), with the options' limits
   std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;  // with TLS
+  auth::Authorizer* authorizer_ = nullptr;
   uint16_t port_ = 0;
 };
 

@@ -183,8 +183,11 @@ bool can_send_typed(const std::vector<Tensor>& outputs) {
 
 }  // namespace
 
-Result<DecodedInputs> decode_inputs(const inference::ModelInferRequest& request) {
+Result<DecodedInputs> decode_inputs(const inference::ModelInferRequest& request, const TensorLimits& limits) {
   DecodedInputs out;
+  if (static_cast<size_t>(request.inputs_size()) > limits.max_tensors)
+    return invalid_argument("the request has " + std::to_string(request.inputs_size()) + " inputs; at most " +
+                            std::to_string(limits.max_tensors) + " are allowed");
   const bool raw = request.raw_input_contents_size() > 0;
   if (raw && request.raw_input_contents_size() != request.inputs_size())
     return invalid_argument("raw_input_contents has " + std::to_string(request.raw_input_contents_size()) +
@@ -200,6 +203,7 @@ Result<DecodedInputs> decode_inputs(const inference::ModelInferRequest& request)
       return invalid_argument(quoted_input(input.name()) + " has unknown datatype '" + input.datatype() +
                               "'; expected BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64 or BYTES");
     Shape shape(input.shape().begin(), input.shape().end());
+    QUIVER_RETURN_IF_ERROR(check_declared_shape(input.name(), *dtype, shape, limits));
     const auto count = element_count(shape);
     if (!count) return invalid_argument(quoted_input(input.name()) + " has an invalid shape " + shape_to_string(shape));
     auto bytes = raw ? decode_raw(request, i, *dtype, shape, *count) : decode_typed(input, *dtype, shape, *count);

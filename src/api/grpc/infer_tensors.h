@@ -30,9 +30,10 @@ struct DecodedInputs {
   bool typed = false;           // true when the values came from typed contents
 };
 
-// Builds the input tensors, checking datatype, shape and the size of every value
-// list against the shape. Does not check the model's signature (the servable does).
-Result<DecodedInputs> decode_inputs(const inference::ModelInferRequest& request);
+// Builds the input tensors, checking datatype, shape (against `limits` too) and the
+// size of every value list against the shape. Does not check the model's signature
+// (the servable does).
+Result<DecodedInputs> decode_inputs(const inference::ModelInferRequest& request, const TensorLimits& limits = {});
 
 // Appends `outputs` to `response` (metadata plus raw or typed values; see above).
 // Precondition: every output passes Tensor::validate().

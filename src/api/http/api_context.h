@@ -2,7 +2,10 @@
 // modules only through this struct, so each endpoint file states its dependencies.
 #pragma once
 
+#include <filesystem>
+
 #include "api/inference/inference_service.h"
+#include "auth/signature_policy.h"
 #include "lifecycle/manager.h"
 #include "metrics/metrics_registry.h"
 #include "quality/quality_service.h"
@@ -30,6 +33,11 @@ struct ApiContext {
   rollout::RolloutController& rollouts;
   rollout::BanditController& bandits;
   quality::QualityService& quality;
+  TensorLimits tensor_limits{};  // what an inference request may declare
+  // Signed artifacts (auth/signature_policy.h); null: signatures are refused.
+  const auth::SignaturePolicy* signatures = nullptr;
+  // Where GET /v1/backup keeps its registry snapshot while it streams (<data-dir>/tmp).
+  std::filesystem::path backup_tmp_dir{};
 };
 
 // Each registers one endpoint group (one file each).
@@ -45,5 +53,8 @@ void register_compare_routes(HttpServer& server, ApiContext& ctx);
 nlohmann::json compare_versions(ApiContext& ctx, const std::string& model, const std::vector<int64_t>& versions,
                                 std::vector<rollout::VersionFacts>& facts);
 void register_quality_routes(HttpServer& server, ApiContext& ctx);
+// Model policies and trusted keys (signature_handlers.cc); GET /v1/backup (backup_handlers.cc).
+void register_signature_routes(HttpServer& server, ApiContext& ctx);
+void register_backup_routes(HttpServer& server, ApiContext& ctx);
 
 }  // namespace quiver::http

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "api/http/api_context.h"
+#include "api/http/authz.h"
 #include "api/http/http_server.h"
 #include "api/http/json_views.h"
 #include "registry/deployment_spec_json.h"
@@ -93,7 +94,7 @@ void handle_put(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Respon
                 {"changed", cur != proposed}};
     return respond(HttpResponse::json(200, out.dump()));
   }
-  auto rev = apply(ctx, model, *spec_json, actor_of(req->headers, req->remote));
+  auto rev = apply(ctx, model, *spec_json, actor_of(*req));
   if (!rev.is_ok()) return respond(HttpResponse::error(rev.status()));
   respond(HttpResponse::json(200, deployment_json(ctx, *rev).dump()));
 }
@@ -128,7 +129,7 @@ void handle_rollback(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, R
   if (target->deleted)
     return respond(HttpResponse::error(
         invalid_argument("revision " + std::to_string(target->revision) + " deleted the deployment; pick another")));
-  auto actor = actor_of(req->headers, req->remote);
+  auto actor = actor_of(*req);
   if (actor.reason.empty()) actor.reason = "rollback to revision " + std::to_string(target->revision);
   auto rev = apply(ctx, model, target->spec_json, actor);
   if (!rev.is_ok()) return respond(HttpResponse::error(rev.status()));
@@ -142,11 +143,12 @@ void handle_rollback(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, R
 void register_deployment_routes(HttpServer& server, ApiContext& ctx) {
   server.route("PUT", "/v1/deployments/{model}",
                [&ctx](const auto& req, Responder respond) { handle_put(ctx, req, std::move(respond)); });
-  server.route("GET", "/v1/deployments", [&ctx](const auto&, Responder respond) {
+  server.route("GET", "/v1/deployments", [&ctx](const auto& req, Responder respond) {
     auto live = ctx.registry.live_deployments();
     if (!live.is_ok()) return respond(HttpResponse::error(live.status()));
     json arr = json::array();
-    for (const auto& rev : *live) arr.push_back(deployment_json(ctx, rev));
+    for (const auto& rev : *live)
+      if (in_scope(*req, rev.model)) arr.push_back(deployment_json(ctx, rev));  // a scoped token sees its models
     respond(HttpResponse::json(200, arr.dump()));
   });
   server.route("GET", "/v1/deployments/{model}", [&ctx](const auto& req, Responder respond) {
@@ -158,7 +160,7 @@ void register_deployment_routes(HttpServer& server, ApiContext& ctx) {
   });
   server.route("DELETE", "/v1/deployments/{model}", [&ctx](const auto& req, Responder respond) {
     const std::string& model = req->path_params.at("model");
-    auto rev = ctx.registry.delete_deployment(model, actor_of(req->headers, req->remote));
+    auto rev = ctx.registry.delete_deployment(model, actor_of(*req));
     if (!rev.is_ok()) return respond(HttpResponse::error(rev.status()));
     ctx.manager.notify();
     respond(HttpResponse::json(200, json{{"model", model}, {"revision", rev->revision}, {"deleted", true}}.dump()));
@@ -173,8 +175,10 @@ void register_deployment_routes(HttpServer& server, ApiContext& ctx) {
   server.route("POST", "/v1/deployments/{model}/rollback",
                [&ctx](const auto& req, Responder respond) { handle_rollback(ctx, req, std::move(respond)); });
   server.route("GET", "/v1/audit", [&ctx](const auto& req, Responder respond) {
-    auto m = req->query.find("model");
-    auto entries = ctx.registry.audit(m == req->query.end() ? "" : m->second);
+    // ?model=m, ?kind=change (default) | access | all, ?limit=n, ?before=id (paging).
+    auto query = audit_query_of(*req);
+    if (!query.is_ok()) return respond(HttpResponse::error(query.status()));
+    auto entries = ctx.registry.audit_query(*query);
     if (!entries.is_ok()) return respond(HttpResponse::error(entries.status()));
     json arr = json::array();
     for (const auto& e : *entries) arr.push_back(audit_json(e));

@@ -1,6 +1,7 @@
 #include "api/http/http_server.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -14,8 +15,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "api/http/fd_exhaustion.h"
 #include "api/http/http_session.h"
 
 namespace quiver::http {
@@ -39,6 +42,50 @@ void run_io_thread(net::io_context& io_context) {
   }
 }
 
+// A connection over max_connections: answered 503 at once, without reading its
+// request or creating a session, then closed after a short linger so the client
+// reads the answer rather than a reset. Costs one socket for at most kRefuseLinger.
+class RefusedConnection : public std::enable_shared_from_this<RefusedConnection> {
+ public:
+  explicit RefusedConnection(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+
+  void start(uint32_t limit) {
+    const std::string body = "{\"error\": \"the server has " + std::to_string(limit) +
+                             " open connections, its limit; retry later\"}";
+    response_ = "HTTP/1.1 503 Service Unavailable\r\nServer: quiver\r\nContent-Type: application/json\r\n"
+                "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body;
+    timer_.expires_after(kRefuseLinger);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code) { self->close(); });
+    net::async_write(socket_, net::buffer(response_), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      boost::system::error_code ignored;
+      self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      self->drain();
+    });
+  }
+
+ private:
+  static constexpr auto kRefuseLinger = std::chrono::milliseconds(500);
+
+  void drain() {
+    socket_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->drain();
+    });
+  }
+  void close() {
+    boost::system::error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);
+  }
+
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  std::string response_;
+  std::array<char, 4096> scratch_{};
+};
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -60,6 +107,7 @@ struct HttpServer::Impl {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::optional<tcp::acceptor> acceptor;        // on its own strand
   std::optional<net::steady_timer> accept_retry;  // same strand as the acceptor
+  detail::AcceptShedder shedder;                  // faults: used on the acceptor's strand when fds run out
   std::shared_ptr<detail::ServerContext> context;
   std::vector<std::thread> threads;
   std::atomic<uint16_t> bound_port{0};
@@ -77,6 +125,8 @@ void HttpServer::Impl::add_route(std::string method, std::string_view pattern, R
     spdlog::error("HTTP {} registered after start() is ignored", context_text);
     return;
   }
+  const auto& filter = context->options.route_filter;
+  if (filter && !filter(method, pattern)) return;  // served by another listener
   Status added = (target.handler || target.upload) ? context->routes.add(std::move(method), pattern, std::move(target))
                                                    : invalid_argument(context_text + ": empty handler");
   if (!added.is_ok() && route_error.is_ok()) route_error = std::move(added);
@@ -126,23 +176,45 @@ void HttpServer::Impl::on_accept(boost::system::error_code ec, tcp::socket socke
   if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
   if (ec) {
     // E.g. out of file descriptors: retry shortly instead of spinning.
-    spdlog::warn("HTTP accept failed: {}; retrying", ec.message());
-    accept_retry->expires_after(std::chrono::milliseconds(100));
+    std::chrono::milliseconds backoff(100);
+    // --- faults (fd_exhaustion.h): out of descriptors, answer the waiting clients 503
+    // with a spare descriptor instead of leaving them hanging in the backlog.
+    if (ec.category() == boost::system::system_category() && detail::is_out_of_descriptors(ec.value())) {
+      shedder.shed(acceptor->native_handle());
+      backoff = detail::AcceptShedder::kBackoff;
+    } else {  // --- end faults
+      spdlog::warn("HTTP accept failed: {}; retrying", ec.message());
+    }
+    accept_retry->expires_after(backoff);
     accept_retry->async_wait([this](boost::system::error_code wait_ec) {
       if (!wait_ec && acceptor->is_open()) accept_next();
     });
     return;
   }
+  // --- faults (fd_exhaustion.h): keep a reserve of descriptors for the rest of the
+  // server; a connection that would eat into it is answered 503.
+  if (detail::descriptors_running_low(socket.native_handle())) {
+    detail::refuse_for_descriptors(std::move(socket));
+    shedder.note_refused(1);
+    accept_next();
+    return;
+  }  // --- end faults
   std::shared_ptr<detail::Session> session;
+  bool over_limit = false;
   {
     std::lock_guard lock(context->mu);
-    if (!context->stopping) {
+    over_limit = context->sessions.size() >= context->options.max_connections;
+    if (!context->stopping && !over_limit) {
       const uint64_t id = context->next_session_id++;
       session = std::make_shared<detail::Session>(std::move(socket), context, io_context, id);
       context->sessions.emplace(id, session);
     }
   }
-  if (session) session->start();
+  if (session) {
+    session->start();
+  } else if (over_limit) {
+    std::make_shared<RefusedConnection>(std::move(socket))->start(context->options.max_connections);
+  }
   accept_next();
 }
 
@@ -207,6 +279,15 @@ void HttpServer::route(std::string method, std::string pattern, Handler handler)
 
 void HttpServer::route_upload(std::string method, std::string pattern, UploadHandler handler) {
   impl_->add_route(std::move(method), pattern, RouteTarget{{}, std::move(handler)});
+}
+
+void HttpServer::set_request_guard(RequestGuard guard) {
+  std::lock_guard lock(impl_->lifecycle_mu);
+  if (impl_->state != Impl::State::kNew) {
+    spdlog::error("HTTP request guard installed after start() is ignored");
+    return;
+  }
+  impl_->context->guard = std::move(guard);
 }
 
 Status HttpServer::start() {

@@ -8,10 +8,13 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
+
+#include "api/http/tls_context.h"
 
 namespace quiver::http::detail {
 namespace net = boost::asio;
@@ -88,6 +91,26 @@ bool is_safe_header_text(std::string_view text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
+// An error answer with a status of its own (408, 414, 415, 431, ...), which the
+// Status table does not distinguish; the body has the usual {"error": ...} shape.
+HttpResponse error_with_status(int status, const std::string& message) {
+  return HttpResponse::json(status, "{\"error\": \"" + json_escape(message) + "\"}");
+}
+
+// RFC 9112 6.1: a request whose Transfer-Encoding does not end in chunked cannot be
+// framed; anything but plain "chunked" is refused here (Beast would read such a body
+// as empty and take it for the next request).
+bool is_plain_chunked(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  return iequals(value, "chunked");
+}
+
+// Chunks under this size count toward HttpServerOptions::max_small_chunks.
+constexpr uint64_t kSmallChunkBytes = 1024;
+// Each read of the connection asks for at most this much.
+constexpr std::size_t kReadSize = 64 << 10;
+
 HttpResponse body_too_large(uint64_t limit, std::optional<uint64_t> size) {
   const std::string what = size ? "request body of " + std::to_string(*size) + " bytes"
                                 : std::string("chunked request body");
@@ -130,12 +153,20 @@ bhttp::response<bhttp::string_body> to_message(HttpResponse response, bool keep_
 
 Session::Session(tcp::socket socket, std::shared_ptr<ServerContext> context,
                  std::weak_ptr<net::io_context> io_context, uint64_t id)
-    : stream_(std::move(socket)), context_(std::move(context)), io_context_(std::move(io_context)), id_(id) {
+    : stream_(std::move(socket), context->options.tls ? context->options.tls->current() : nullptr),
+      // Bounded: a header or a chunk-size line that never ends cannot grow it without limit.
+      buffer_(static_cast<std::size_t>(context->options.max_header_bytes) + 2 * kReadSize),
+      read_timer_(stream_.get_executor()),
+      context_(std::move(context)),
+      io_context_(std::move(io_context)),
+      id_(id) {
   beast::error_code ec;
   const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
   if (!ec) remote_ = endpoint_text(peer);
   // Responses are written whole; waiting to coalesce them only adds latency.
   stream_.socket().set_option(tcp::no_delay(true), ec);
+  // The first request's header must arrive within header_timeout of the connection.
+  header_deadline_ = std::chrono::steady_clock::now() + context_->options.header_timeout;
 }
 
 Session::~Session() { unregister(); }
@@ -147,14 +178,83 @@ void Session::unregister() {
 }
 
 void Session::start() {
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->stream_.is_tls()) {
+      self->start_tls();
+    } else {
+      self->read_header();
+    }
+  });
+}
+
+// ---- TLS ----------------------------------------------------------------------------
+
+void Session::start_tls() {
+  phase_ = Phase::kHandshake;
+  stream_.expires_at(header_deadline_);  // the handshake counts toward the first header
+  stream_.tcp().async_read_some(buffer_.prepare(kReadSize),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                  self->on_tls_first_bytes(ec, n);
+                                });
+}
+
+void Session::on_tls_first_bytes(beast::error_code ec, std::size_t bytes) {
+  if (phase_ == Phase::kClosed) return;
+  if (ec) {
+    close();
+    return;
+  }
+  buffer_.commit(bytes);
+  // Every TLS connection opens with a handshake record (content type 22).
+  if (static_cast<const unsigned char*>(buffer_.data().data())[0] != 0x16) {
+    refuse_plain_http();
+    return;
+  }
+  stream_.tls().async_handshake(net::ssl::stream_base::server, buffer_.data(),
+                                [self = shared_from_this()](beast::error_code handshake_ec, std::size_t used) {
+                                  self->on_handshake(handshake_ec, used);
+                                });
+}
+
+void Session::on_handshake(beast::error_code ec, std::size_t bytes_used) {
+  if (phase_ == Phase::kClosed) return;
+  if (ec) {
+    // Scanners, old protocol versions, clients without a required certificate: common
+    // and harmless, so not worth more than a debug line.
+    spdlog::debug("TLS handshake with {} failed: {}", remote_, ec.message());
+    close();
+    return;
+  }
+  buffer_.consume(bytes_used);
+  tls_identity_ = peer_identity(stream_.tls().native_handle());
+  read_header();
+}
+
+// Plain HTTP on the TLS port: a readable answer instead of a reset or binary alert.
+void Session::refuse_plain_http() {
+  static const std::string kAnswer = [] {
+    const std::string body = "{\"error\": \"this port speaks HTTPS; plain HTTP was sent to it\"}";
+    return "HTTP/1.1 400 Bad Request\r\nServer: quiver\r\nContent-Type: application/json\r\nConnection: close\r\n"
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  phase_ = Phase::kWriting;
+  unread_input_ = true;
+  stream_.expires_after(context_->options.idle_timeout);
+  net::async_write(stream_.tcp(), net::buffer(kAnswer), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    if (ec || self->phase_ == Phase::kClosed) {
+      self->close();
+      return;
+    }
+    self->linger_then_close();
+  });
 }
 
 void Session::begin_shutdown() {
   net::post(stream_.get_executor(), [self = shared_from_this()] {
     self->shutting_down_ = true;
     const Phase phase = self->phase_;
-    if (phase == Phase::kReadingHeader || phase == Phase::kReadingBody || phase == Phase::kLingering) {
+    if (phase == Phase::kHandshake || phase == Phase::kReadingHeader || phase == Phase::kReadingBody ||
+        phase == Phase::kLingering) {
       self->close();
     }
     // kHandling / kWriting: on_write sees shutting_down_ and closes after the response.
@@ -188,38 +288,146 @@ void Session::read_header() {
   body_parser_.reset();
   upload_parser_.reset();
   sink_.reset();
+  on_response_ = nullptr;
   header_parser_.emplace();
   header_parser_->header_limit(context_->options.max_header_bytes);
   // The route sets the real limit once it is known. (Not boost::none: Beast 1.74
   // compares a Content-Length against an empty limit as if it were exceeded.)
   header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-  stream_.expires_after(context_->options.idle_timeout);
+  small_chunks_ = 0;
+  chunk_flood_ = false;
+  content_coding_ = ContentCoding::kIdentity;
+  if (buffer_.size() > 0) {  // a pipelined request has begun already
+    if (!first_request_) header_deadline_ = std::chrono::steady_clock::now() + context_->options.header_timeout;
+    read_header_rest();
+    return;
+  }
+  // Waiting for the next request on a kept-alive connection is idleness, not a slow
+  // header: it has its own, longer timeout, and ends silently.
+  if (first_request_) {
+    stream_.expires_at(header_deadline_);
+  } else {
+    stream_.expires_after(context_->options.idle_timeout);
+  }
+  stream_.async_read_some(buffer_.prepare(kReadSize), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+    self->on_first_bytes(ec, n);
+  });
+}
+
+void Session::on_first_bytes(beast::error_code ec, std::size_t bytes) {
+  if (phase_ == Phase::kClosed) return;
+  if (ec) {
+    close();  // idle too long, or the client went away between requests
+    return;
+  }
+  buffer_.commit(bytes);
+  if (!first_request_) header_deadline_ = std::chrono::steady_clock::now() + context_->options.header_timeout;
+  read_header_rest();
+}
+
+void Session::read_header_rest() {
+  stream_.expires_never();
+  arm_read_timer(header_deadline_);
   bhttp::async_read_header(stream_, buffer_, *header_parser_,
                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
 }
 
 void Session::on_header(beast::error_code ec) {
   if (phase_ == Phase::kClosed) return;
+  disarm_read_timer();
   if (ec) {
     on_header_error(ec);
     return;
   }
+  first_request_ = false;
+  if (std::optional<HttpResponse> refused = check_header_limits()) {
+    keep_alive_ = false;
+    unread_input_ = true;
+    write_response(std::move(*refused));
+    return;
+  }
   Status built = build_request();
   if (!built.is_ok()) {
-    respond_directly(HttpResponse::error(built));
+    // What follows a header we could not make sense of cannot be trusted either.
+    keep_alive_ = false;
+    unread_input_ = true;
+    write_response(HttpResponse::error(built));
     return;
   }
   route_request();
 }
 
+std::optional<HttpResponse> Session::check_header_limits() const {
+  const HttpServerOptions& options = context_->options;
+  const auto& header = header_parser_->get();
+  if (header.target().size() > options.max_url_bytes) {
+    return error_with_status(414, "the request target has " + std::to_string(header.target().size()) +
+                                      " bytes, more than the limit of " + std::to_string(options.max_url_bytes));
+  }
+  size_t fields = 0;
+  for (auto it = header.begin(); it != header.end(); ++it) ++fields;
+  if (fields > options.max_header_fields) {
+    return error_with_status(431, "the request has " + std::to_string(fields) + " header fields, more than the limit of " +
+                                      std::to_string(options.max_header_fields));
+  }
+  if (header.count(bhttp::field::transfer_encoding) > 0) {
+    std::string value;
+    const auto [first, last] = header.equal_range(bhttp::field::transfer_encoding);
+    for (auto it = first; it != last; ++it) {
+      if (!value.empty()) value += ", ";
+      value += it->value();
+    }
+    if (!is_plain_chunked(value)) {
+      return error_with_status(400, "Transfer-Encoding '" + value + "' is not supported; only 'chunked' is");
+    }
+  }
+  return std::nullopt;
+}
+
+// Beast's own stream timeout closes the socket, which leaves no way to answer; the
+// header and body deadlines use this timer instead: it cancels the pending read, and
+// the read's handler sees read_timed_out_ and answers 408.
+void Session::arm_read_timer(std::chrono::steady_clock::time_point deadline) {
+  read_timed_out_ = false;
+  const uint64_t generation = ++read_timer_generation_;
+  read_timer_.expires_at(deadline);
+  read_timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+    // A stale expiry (its read already completed) must not touch a later operation.
+    if (ec || generation != self->read_timer_generation_ || self->phase_ == Phase::kClosed) return;
+    self->read_timed_out_ = true;
+    beast::error_code ignored;
+    self->stream_.socket().cancel(ignored);
+  });
+}
+
+void Session::disarm_read_timer() {
+  ++read_timer_generation_;
+  read_timer_.cancel();
+}
+
 void Session::on_header_error(beast::error_code ec) {
   keep_alive_ = false;
   unread_input_ = true;
+  const HttpServerOptions& options = context_->options;
   if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-    HttpResponse response = HttpResponse::error(invalid_argument(
-        "request header exceeds the limit of " + std::to_string(context_->options.max_header_bytes) + " bytes"));
-    response.status = 431;
-    write_response(std::move(response));
+    // The request line alone over the URL limit is a long URL (414), not many headers.
+    // Beast consumes a complete request line, so the buffer starts with it ("GET /...")
+    // only when it did not end.
+    const std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    const size_t method_end = received.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    const bool in_request_line = method_end != std::string_view::npos && method_end > 0 && received[method_end] == ' ';
+    const size_t line_end = received.find("\r\n");
+    const size_t line = line_end == std::string_view::npos ? received.size() : line_end;
+    if (in_request_line && line > static_cast<size_t>(options.max_url_bytes) + 32) {
+      write_response(error_with_status(414, "the request line exceeds the URL limit of " +
+                                                std::to_string(options.max_url_bytes) + " bytes"));
+      return;
+    }
+    write_response(error_with_status(
+        431, "request header exceeds the limit of " + std::to_string(options.max_header_bytes) + " bytes"));
+  } else if (read_timed_out_) {
+    write_response(error_with_status(408, "the request header did not arrive within " +
+                                              std::to_string(options.header_timeout.count()) + " ms"));
   } else if (is_malformed_request(ec)) {
     write_response(HttpResponse::error(invalid_argument("malformed HTTP request: " + ec.message())));
   } else {
@@ -232,6 +440,7 @@ Status Session::build_request() {
   request_ = std::make_shared<HttpRequest>();
   request_->method = std::string(header.method_string());
   request_->remote = remote_;
+  request_->tls_client_identity = tls_identity_;
   static const auto kEmptyBody = std::make_shared<const std::string>();
   request_->body = kEmptyBody;
   for (const auto& field : header) {
@@ -285,6 +494,26 @@ void Session::route_request() {
   }
   request_->path_params = std::move(match.path_params);
   target_ = match.target;
+  if (context_->guard) {  // access control and audit, before any body is read (api/http/authz.h)
+    GuardVerdict verdict = context_->guard(*request_, match.pattern);
+    on_response_ = std::move(verdict.on_response);
+    if (verdict.refusal) {
+      respond_directly(std::move(*verdict.refusal));
+      return;
+    }
+  }
+  // Bodies may be compressed (the Open Inference Protocol allows gzip and deflate);
+  // uploads are stored as sent, so they must come as they are.
+  Result<ContentCoding> coding = parse_content_coding(request_->header("content-encoding"));
+  if (coding.is_ok() && *coding != ContentCoding::kIdentity && target_->upload) {
+    coding = invalid_argument("Content-Encoding '" + request_->header("content-encoding") +
+                              "' is not supported for uploads; send the bytes as they are");
+  }
+  if (!coding.is_ok()) {
+    respond_directly(error_with_status(415, coding.status().message()));
+    return;
+  }
+  content_coding_ = *coding;
   if (target_->upload) {
     start_upload(target_->upload);
     return;
@@ -324,13 +553,23 @@ void Session::read_buffered_body() {
   body_parser_.emplace(std::move(*header_parser_));
   header_parser_.reset();
   body_parser_->body_limit(context_->options.max_body_bytes);
+  body_parser_->on_chunk_header(on_chunk_);
   continue_buffered_body();
 }
 
-// Reads piece by piece (rather than one async_read) so the idle timeout measures
-// inactivity, not the duration of the whole body.
+void Session::count_chunk(std::uint64_t size, beast::error_code& ec) {
+  if (size == 0 || size >= kSmallChunkBytes) return;  // 0: the last chunk
+  if (++small_chunks_ > context_->options.max_small_chunks) {
+    chunk_flood_ = true;
+    ec = bhttp::error::bad_chunk;
+  }
+}
+
+// Reads piece by piece (rather than one async_read) so that the timeout measures a
+// stall, not the duration of the whole body.
 void Session::continue_buffered_body() {
-  stream_.expires_after(context_->options.idle_timeout);
+  stream_.expires_never();
+  arm_read_timer(std::chrono::steady_clock::now() + context_->options.body_timeout);
   bhttp::async_read_some(stream_, buffer_, *body_parser_,
                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
                            self->on_buffered_body(ec);
@@ -339,6 +578,7 @@ void Session::continue_buffered_body() {
 
 void Session::on_buffered_body(beast::error_code ec) {
   if (phase_ == Phase::kClosed) return;
+  disarm_read_timer();
   if (ec) {
     on_body_error(ec, context_->options.max_body_bytes);
     return;
@@ -347,7 +587,27 @@ void Session::on_buffered_body(beast::error_code ec) {
     continue_buffered_body();
     return;
   }
-  request_->body = std::make_shared<const std::string>(std::move(body_parser_->get().body()));
+  std::string body = std::move(body_parser_->get().body());
+  if (content_coding_ != ContentCoding::kIdentity) {
+    Result<std::string> decoded = decode_body(content_coding_, body, context_->options.max_body_bytes);
+    if (!decoded.is_ok()) {
+      write_response(HttpResponse::error(decoded.status()));
+      return;
+    }
+    body = std::move(decoded).value();
+  }
+  // One depth limit for every JSON body, whichever parser its handler uses. With the
+  // binary tensor extension only the JSON part before the tensor bytes is looked at.
+  std::string_view json = body;
+  if (size_t json_length = 0; parse_json_length(request_->header("inference-header-content-length"), json_length)) {
+    json = json.substr(0, json_length);
+  }
+  if (json_nesting_exceeds(json, context_->options.max_json_depth)) {
+    write_response(HttpResponse::error(invalid_argument(
+        "the JSON body nests deeper than the limit of " + std::to_string(context_->options.max_json_depth) + " levels")));
+    return;
+  }
+  request_->body = std::make_shared<const std::string>(std::move(body));
   run_handler();
 }
 
@@ -385,17 +645,20 @@ void Session::read_upload() {
   header_parser_.reset();
   upload_parser_->body_limit(context_->options.max_upload_bytes);
   upload_parser_->get().body().sink = sink_.get();
+  upload_parser_->on_chunk_header(on_chunk_);
   continue_upload();
 }
 
 void Session::continue_upload() {
-  stream_.expires_after(context_->options.idle_timeout);
+  stream_.expires_never();
+  arm_read_timer(std::chrono::steady_clock::now() + context_->options.body_timeout);
   bhttp::async_read_some(stream_, buffer_, *upload_parser_,
                          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_upload(ec); });
 }
 
 void Session::on_upload(beast::error_code ec) {
   if (phase_ == Phase::kClosed) return;
+  disarm_read_timer();
   if (ec) {
     Status refused = upload_parser_->get().body().failure;
     if (!refused.is_ok()) {
@@ -419,10 +682,22 @@ void Session::on_body_error(beast::error_code ec, uint64_t limit) {
   abandon_upload();
   keep_alive_ = false;
   unread_input_ = true;
+  const HttpServerOptions& options = context_->options;
   if (ec == bhttp::error::body_limit) {
     // A Content-Length over the limit is refused before reading, so only a chunked
     // body whose size was not announced gets here.
     write_response(body_too_large(limit, std::nullopt));
+  } else if (chunk_flood_) {
+    write_response(HttpResponse::error(invalid_argument(
+        "the chunked body has more than " + std::to_string(options.max_small_chunks) + " chunks under " +
+        std::to_string(kSmallChunkBytes) + " bytes; send larger chunks")));
+  } else if (ec == bhttp::error::buffer_overflow) {
+    write_response(HttpResponse::error(
+        invalid_argument("malformed HTTP request body: a chunk header line is longer than " +
+                         std::to_string(buffer_.max_size()) + " bytes")));
+  } else if (read_timed_out_) {
+    write_response(error_with_status(408, "no byte of the request body arrived for " +
+                                              std::to_string(options.body_timeout.count()) + " ms"));
   } else if (is_malformed_request(ec)) {
     write_response(HttpResponse::error(invalid_argument("malformed HTTP request body: " + ec.message())));
   } else {
@@ -491,11 +766,34 @@ void Session::write_response(HttpResponse response) {
   if (phase_ == Phase::kClosed || phase_ == Phase::kWriting || phase_ == Phase::kLingering) return;
   phase_ = Phase::kWriting;
   if (shutting_down_) keep_alive_ = false;
+  if (on_response_) {
+    const auto hook = std::move(on_response_);
+    on_response_ = nullptr;
+    try {
+      hook(response);
+    } catch (const std::exception& e) {
+      spdlog::error("HTTP response hook failed: {}", e.what());
+    }
+  }
+  std::shared_ptr<BodySource> source = std::move(response.stream);
+  if (source) response.head_content_length = source->size();
+  const bool streamed = source && !is_head_ && response.status >= 200 && response.status <= 599 &&
+                        response.status != 204 && response.status != 304;
   try {
     response_.emplace(to_message(std::move(response), keep_alive_, is_head_));
+    if (streamed) {
+      streamed_response_.emplace(std::move(response_->base()), std::move(source));
+      response_.reset();
+      streamed_response_->content_length(SourceBody::size(streamed_response_->body()));
+      streamed_serializer_.emplace(*streamed_response_);
+    }
   } catch (const std::exception& e) {
     spdlog::error("HTTP response could not be built: {}", e.what());
     close();
+    return;
+  }
+  if (streamed) {
+    write_streamed_some();
     return;
   }
   stream_.expires_after(context_->options.idle_timeout);
@@ -503,8 +801,22 @@ void Session::write_response(HttpResponse response) {
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
 }
 
+void Session::write_streamed_some() {
+  stream_.expires_after(context_->options.idle_timeout);
+  bhttp::async_write_some(stream_, *streamed_serializer_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            if (!ec && self->phase_ == Phase::kWriting && !self->streamed_serializer_->is_done()) {
+                              self->write_streamed_some();
+                              return;
+                            }
+                            self->on_write(ec);
+                          });
+}
+
 void Session::on_write(beast::error_code ec) {
   response_.reset();
+  streamed_serializer_.reset();
+  streamed_response_.reset();
   sink_.reset();
   request_.reset();
   if (ec || phase_ == Phase::kClosed) {
@@ -532,7 +844,8 @@ void Session::linger_then_close() {
   }
   lingered_bytes_ = 0;
   stream_.expires_after(kLingerTime);  // bounds the whole linger, not each read
-  stream_.async_read_some(net::buffer(linger_buffer_), [self = shared_from_this()](beast::error_code read_ec,
+  // Raw TCP reads, under TLS too: the bytes are dropped unread.
+  stream_.tcp().async_read_some(net::buffer(linger_buffer_), [self = shared_from_this()](beast::error_code read_ec,
                                                                                     std::size_t bytes) {
     self->on_linger_read(read_ec, bytes);
   });
@@ -544,8 +857,8 @@ void Session::on_linger_read(beast::error_code ec, std::size_t bytes) {
     close();
     return;
   }
-  stream_.async_read_some(net::buffer(linger_buffer_), [self = shared_from_this()](beast::error_code read_ec,
-                                                                                    std::size_t n) {
+  stream_.tcp().async_read_some(net::buffer(linger_buffer_), [self = shared_from_this()](beast::error_code read_ec,
+                                                                                          std::size_t n) {
     self->on_linger_read(read_ec, n);
   });
 }
@@ -553,6 +866,7 @@ void Session::on_linger_read(beast::error_code ec, std::size_t bytes) {
 void Session::close() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
+  disarm_read_timer();
   abandon_upload();
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);

@@ -11,26 +11,33 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include "api/http/http_server.h"
 #include "api/http/http_types.h"
+#include "api/http/request_body.h"
 #include "api/http/route_table.h"
+#include "api/http/session_stream.h"
+#include "api/http/source_body.h"
 #include "api/http/upload_body.h"
 
 namespace quiver::http::detail {
@@ -42,6 +49,7 @@ class Session;
 struct ServerContext {
   HttpServerOptions options;
   RouteTable routes;  // read-only once the server has started
+  RequestGuard guard;  // access control and audit (request_guard.h); may be empty
 
   // Live connections, so stop() can close them and wait for them to finish.
   std::mutex mu;
@@ -68,11 +76,30 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_after_stop();
 
  private:
-  enum class Phase { kReadingHeader, kReadingBody, kHandling, kWriting, kLingering, kClosed };
+  enum class Phase { kHandshake, kReadingHeader, kReadingBody, kHandling, kWriting, kLingering, kClosed };
 
+  // TLS listeners: reads the first bytes, answers plain HTTP with a plain 400, else
+  // completes the handshake (within the header timeout) and records the client's
+  // certificate identity.
+  void start_tls();
+  void on_tls_first_bytes(boost::beast::error_code ec, std::size_t bytes);
+  void on_handshake(boost::beast::error_code ec, std::size_t bytes_used);
+  void refuse_plain_http();
+
+  // Waits for the first byte of the next request (the idle timeout), then reads the
+  // rest of its header (the header timeout).
   void read_header();
+  void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
+  void read_header_rest();
   void on_header(boost::beast::error_code ec);
   void on_header_error(boost::beast::error_code ec);
+  // The answer to a header over a limit (URL length, field count, Transfer-Encoding).
+  std::optional<HttpResponse> check_header_limits() const;
+  // The header and body deadlines (answered with 408); see the .cc.
+  void arm_read_timer(std::chrono::steady_clock::time_point deadline);
+  void disarm_read_timer();
+  // Beast's chunk-header callback: counts small chunks against max_small_chunks.
+  void count_chunk(std::uint64_t size, boost::beast::error_code& ec);
   Status build_request();
   void route_request();
   // Answers "Expect: 100-continue" (when asked) and then runs `next` to read the body.
@@ -97,6 +124,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void respond_directly(HttpResponse response);
   void write_response(HttpResponse response);
   void on_write(boost::beast::error_code ec);
+  // A streamed body (HttpResponse::stream) goes out one piece per call, each with its
+  // own idle timeout, so a long download is not cut off as long as it moves.
+  void write_streamed_some();
   // Half-closes and discards what the client still sends for a moment, so that
   // the client reads our response instead of a connection reset.
   void linger_then_close();
@@ -104,18 +134,30 @@ class Session : public std::enable_shared_from_this<Session> {
   void close();
   void unregister();
 
-  boost::beast::tcp_stream stream_;
+  SessionStream stream_;
   boost::beast::flat_buffer buffer_;
+  boost::asio::steady_timer read_timer_;  // header and body deadlines
   const std::shared_ptr<ServerContext> context_;
   const std::weak_ptr<boost::asio::io_context> io_context_;
   const uint64_t id_;
   std::string remote_;
+  std::string tls_identity_;  // the verified client certificate's CN; "" without one
 
   Phase phase_ = Phase::kReadingHeader;
   bool keep_alive_ = true;
   bool is_head_ = false;
   bool shutting_down_ = false;
   bool unread_input_ = false;  // the client may still be sending: linger before closing
+  bool first_request_ = true;  // no request header read yet on this connection
+  std::chrono::steady_clock::time_point header_deadline_;  // for the header being read
+  uint64_t read_timer_generation_ = 0;  // tells a stale expiry from the current one
+  bool read_timed_out_ = false;         // the pending read was cancelled by its deadline
+  ContentCoding content_coding_ = ContentCoding::kIdentity;  // of the request being read
+  uint32_t small_chunks_ = 0;   // chunks under 1 KiB in the body being read
+  bool chunk_flood_ = false;    // the body was refused for max_small_chunks
+  // Parsers keep a reference to their chunk callback, so it lives here.
+  std::function<void(std::uint64_t, std::string_view, boost::beast::error_code&)> on_chunk_ =
+      [this](std::uint64_t size, std::string_view, boost::beast::error_code& ec) { count_chunk(size, ec); };
   uint64_t lingered_bytes_ = 0;
 
   std::optional<boost::beast::http::request_parser<boost::beast::http::empty_body>> header_parser_;
@@ -125,8 +167,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string raw_path_;  // still percent-encoded, for the router
   const RouteTarget* target_ = nullptr;
   std::unique_ptr<UploadSink> sink_;
+  std::function<void(HttpResponse&)> on_response_;  // from the request guard, for this request
   boost::beast::http::response<boost::beast::http::empty_body> continue_response_;
   std::optional<boost::beast::http::response<boost::beast::http::string_body>> response_;
+  std::optional<boost::beast::http::response<SourceBody>> streamed_response_;
+  std::optional<boost::beast::http::response_serializer<SourceBody>> streamed_serializer_;  // of streamed_response_
   std::array<char, 16 << 10> linger_buffer_{};
 };
 

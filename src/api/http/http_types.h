@@ -30,9 +30,30 @@ struct HttpRequest {
   std::map<std::string, std::string> path_params;   // from {name} segments, decoded
   std::shared_ptr<const std::string> body;          // whole body; never null
   std::string remote;                               // peer, e.g. "127.0.0.1:53422"
+  // The subject of the TLS client certificate, when TLS client authentication verified
+  // one (set by the TLS layer); "" otherwise. Recorded in the audit log.
+  std::string tls_client_identity;
+  // Set by the request guard (api/http/authz.h) before the handler runs:
+  std::string request_id;                // x-request-id, or one the server made up
+  std::string actor;                     // "token <id> (role <r>)" when a token came; else ""
+  std::vector<std::string> model_scope;  // that token's model globs; empty: no restriction
 
   // The header's value, "" when absent. `name` is matched case-insensitively.
   std::string header(std::string_view name) const;
+};
+
+// A response body produced piece by piece while it is written (a backup archive), so
+// it never sits in memory whole. Its size is known before the first byte (it is the
+// Content-Length). read() runs on the connection's I/O thread, so each call must be
+// short: a buffered file read is fine.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  virtual uint64_t size() const = 0;
+  // Fills the front of `out` with the next bytes and returns how many. An error, or 0
+  // before size() bytes were produced, aborts the connection mid-body: the client sees
+  // a short body, never a wrong one.
+  virtual Result<size_t> read(std::span<std::byte> out) = 0;
 };
 
 struct HttpResponse {
@@ -45,6 +66,8 @@ struct HttpResponse {
   // For HEAD answers: the Content-Length a GET would carry, when the handler does not
   // build the body (e.g. a large blob). Unset: the body's size.
   std::optional<uint64_t> head_content_length;
+  // When set, the body is streamed from it and `body` is ignored.
+  std::shared_ptr<BodySource> stream;
 
   static HttpResponse json(int status, std::string body);
   // Status from status_mapping.h; body {"error": "<message>"}.

@@ -51,7 +51,7 @@ Result<std::optional<size_t>> binary_header_length(const HttpRequest& req) {
 void handle_infer(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Responder respond, bool pinned) {
   auto json_length = binary_header_length(*req);
   if (!json_length.is_ok()) return respond(HttpResponse::error(json_length.status()));
-  auto parsed = parse_infer_request(req->body, *json_length);
+  auto parsed = parse_infer_request(req->body, *json_length, ctx.tensor_limits);
   if (!parsed.is_ok())
     return respond(HttpResponse::error(parsed.status().with_context("invalid inference request")));
 

@@ -53,13 +53,22 @@ json version_json(const registry::VersionRecord& v, const std::string& state) {
             {"outputs", tensor_specs_json(v.signature.outputs)},
             {"state", state}};
   if (!v.warmup_json.empty()) j["warmup"] = json::parse(v.warmup_json, nullptr, false);
+  // The id of the trusted key that verified the artifact's signature; null: unsigned.
+  j["signed_by"] = v.signed_by.empty() ? json(nullptr) : json(v.signed_by);
+  if (!v.artifact_signature.empty()) j["signature"] = v.artifact_signature;
   return j;
 }
 
 json model_summary_json(const registry::ModelSummary& m) {
   json aliases = json::object();
   for (const auto& [a, v] : m.aliases) aliases[a] = v;
-  return {{"name", m.name}, {"versions", m.versions}, {"aliases", aliases}};
+  json out = {{"name", m.name}, {"versions", m.versions}, {"aliases", aliases}};
+  if (!m.signed_by.empty()) {  // signed versions -> the key id that verified each
+    json signed_by = json::object();
+    for (const auto& [v, key] : m.signed_by) signed_by[std::to_string(v)] = key;
+    out["signed_by"] = std::move(signed_by);
+  }
+  return out;
 }
 
 json status_json(const lifecycle::DeploymentStatus& s) {
@@ -76,7 +85,8 @@ json status_json(const lifecycle::DeploymentStatus& s) {
                {"errors", v.errors},
                {"rps", v.rps},
                {"p50_ms", v.p50_ms},
-               {"p99_ms", v.p99_ms}};
+               {"p99_ms", v.p99_ms},
+               {"worker_restarts", v.worker_restarts}};
     if (!v.error.empty()) jv["error"] = v.error;
     jv["ejected"] = v.ejected;
     if (v.ejected) jv["ejected_reason"] = v.ejected_reason;
@@ -100,10 +110,29 @@ json audit_json(const registry::AuditEntry& a) {
   json j = {{"id", a.id},         {"at", a.at},         {"model", a.model},
             {"action", a.action}, {"client", a.client}, {"reason", a.reason}};
   j["detail"] = a.detail_json.empty() ? json(nullptr) : json::parse(a.detail_json, nullptr, false);
+  j["kind"] = a.kind;
+  if (a.kind == "access") {
+    j["actor_key"] = a.actor_key;
+    j["actor_role"] = a.actor_role;
+    j["source"] = a.source;
+    j["tls_identity"] = a.tls_identity;
+    j["resource"] = a.resource;
+    j["request_id"] = a.request_id;
+    j["decision"] = a.decision;
+    j["status"] = a.status;
+    j["latency_ms"] = static_cast<double>(a.latency_us) / 1000.0;
+  }
+  j["hash"] = a.hash;
   return j;
 }
 
 std::string error_body(const std::string& message) { return json{{"error", message}}.dump(); }
+
+registry::Actor actor_of(const HttpRequest& request) {
+  registry::Actor a = actor_of(request.headers, request.remote);
+  if (!request.actor.empty()) a.client += " " + request.actor;
+  return a;
+}
 
 registry::Actor actor_of(const Headers& headers, const std::string& remote) {
   registry::Actor a;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "api/http/http_types.h"
 #include "core/params.h"
 #include "core/signature.h"
 #include "lifecycle/deployment_status.h"
@@ -26,5 +27,8 @@ std::string error_body(const std::string& message);
 // Who is making a management change: the x-quiver-client header (or the peer
 // address) and the x-quiver-reason header.
 registry::Actor actor_of(const Headers& headers, const std::string& remote);
+// The same, naming the token that authenticated the call when there was one:
+// "cli (127.0.0.1:5555) token 3fa2c9d1e0b7a655 (role deployer)".
+registry::Actor actor_of(const HttpRequest& request);
 
 }  // namespace quiver::http

@@ -55,8 +55,10 @@ struct InferRequestData {
 
 // `body` is the whole HTTP body; `json_length` the Inference-Header-Content-Length
 // value when the header is present, else nullopt (then the whole body is JSON).
+// Declared shapes and the number of inputs are checked against `limits` before any
+// tensor memory is allocated.
 Result<InferRequestData> parse_infer_request(std::shared_ptr<const std::string> body,
-                                             std::optional<size_t> json_length);
+                                             std::optional<size_t> json_length, const TensorLimits& limits = {});
 
 // An encoded body, and the Inference-Header-Content-Length value when the body carries
 // binary tensor data after the JSON (nullopt: the body is plain JSON).

@@ -263,9 +263,11 @@ std::string datatype_list() {
   return s;
 }
 
-Result<Shape> parse_shape(element e, const TensorContext& ctx) {
+Result<Shape> parse_shape(element e, const TensorContext& ctx, const TensorLimits& limits) {
   array a;
   if (e.get(a)) return ctx.error(fmt::format("'shape' must be an array of integers, got {}", type_name(e.type())));
+  if (a.size() > limits.max_dims)
+    return ctx.error(fmt::format("shape has {} dimensions; at most {} are allowed", a.size(), limits.max_dims));
   Shape shape;
   for (element d : a) {
     int64_t v = 0;
@@ -280,8 +282,8 @@ Result<Shape> parse_shape(element e, const TensorContext& ctx) {
 
 // Parses one entry of "inputs" (or "outputs" of a response) into `tensors`; a binary
 // one is left empty and recorded in `pending`.
-Status parse_tensor(element e, size_t position, std::string_view kind, std::vector<Tensor>& tensors,
-                    std::vector<PendingBinary>& pending) {
+Status parse_tensor(element e, size_t position, std::string_view kind, const TensorLimits& limits,
+                    std::vector<Tensor>& tensors, std::vector<PendingBinary>& pending) {
   TensorContext ctx{kind, std::to_string(position)};
   object obj;
   if (e.get(obj)) return ctx.error(fmt::format("must be an object, got {}", type_name(e.type())));
@@ -302,11 +304,10 @@ Status parse_tensor(element e, size_t position, std::string_view kind, std::vect
   ctx.dtype = *dtype;
 
   if (obj["shape"].get(field)) return ctx.error("has no 'shape'");
-  QUIVER_ASSIGN_OR_RETURN(Shape shape, parse_shape(field, ctx));
-  const auto count = element_count(shape);
-  const size_t width = datatype_size(*dtype);
-  if (!count || (width && static_cast<uint64_t>(*count) > std::numeric_limits<size_t>::max() / width))
-    return ctx.error(fmt::format("shape {} has too many elements", shape_to_string(shape)));
+  QUIVER_ASSIGN_OR_RETURN(Shape shape, parse_shape(field, ctx, limits));
+  QUIVER_RETURN_IF_ERROR(check_declared_shape(name, *dtype, shape, limits));
+  const auto count = element_count(shape);  // cannot overflow: checked above
+  if (!count) return ctx.error(fmt::format("shape {} has too many elements", shape_to_string(shape)));
 
   std::optional<size_t> binary_size;
   if (!obj["parameters"].get(field)) {
@@ -468,22 +469,24 @@ Status with_json_root(const std::shared_ptr<const std::string>& body, std::optio
 
 Status parse_tensor_list(object root, std::string_view key, std::string_view kind, bool require_non_empty,
                          const std::shared_ptr<const std::string>& body, std::optional<size_t> json_length,
-                         std::vector<Tensor>& tensors) {
+                         const TensorLimits& limits, std::vector<Tensor>& tensors) {
   element field;
   if (root[key].get(field)) return invalid_argument(fmt::format("the body has no '{}' array", key));
   array list;
   if (field.get(list)) return invalid_argument(fmt::format("'{}' must be an array, got {}", key, type_name(field.type())));
   if (require_non_empty && list.size() == 0) return invalid_argument(fmt::format("'{}' must not be empty", key));
+  if (list.size() > limits.max_tensors)
+    return invalid_argument(fmt::format("'{}' has {} tensors; at most {} are allowed", key, list.size(), limits.max_tensors));
   std::vector<PendingBinary> pending;
   size_t position = 0;
-  for (element item : list) QUIVER_RETURN_IF_ERROR(parse_tensor(item, position++, kind, tensors, pending));
+  for (element item : list) QUIVER_RETURN_IF_ERROR(parse_tensor(item, position++, kind, limits, tensors, pending));
   return resolve_binary(body, json_length, kind, tensors, pending);
 }
 
 }  // namespace
 
 Result<InferRequestData> parse_infer_request(std::shared_ptr<const std::string> body,
-                                             std::optional<size_t> json_length) {
+                                             std::optional<size_t> json_length, const TensorLimits& limits) {
   InferRequestData req;
   Status st = with_json_root(body, json_length, [&](object root) -> Status {
     QUIVER_RETURN_IF_ERROR(read_optional_string(root, "id", req.id));
@@ -498,7 +501,7 @@ Result<InferRequestData> parse_infer_request(std::shared_ptr<const std::string> 
       }
     }
     if (!root["outputs"].get(field)) QUIVER_RETURN_IF_ERROR(parse_requested_outputs(field, req));
-    return parse_tensor_list(root, "inputs", "input", true, body, json_length, req.inputs);
+    return parse_tensor_list(root, "inputs", "input", true, body, json_length, limits, req.inputs);
   });
   if (!st.is_ok()) return st;
   return req;
@@ -513,7 +516,10 @@ Result<InferResponseData> parse_infer_response(std::shared_ptr<const std::string
     QUIVER_RETURN_IF_ERROR(read_optional_string(root, "id", resp.id));
     element field;
     if (!root["parameters"].get(field)) QUIVER_RETURN_IF_ERROR(parse_parameters(field, "", resp.parameters));
-    return parse_tensor_list(root, "outputs", "output", false, body, json_length, resp.outputs);
+    // A client takes what the server sends: only overflow is refused.
+    constexpr TensorLimits kUnlimited{std::numeric_limits<size_t>::max(), std::numeric_limits<size_t>::max(),
+                                      std::numeric_limits<uint64_t>::max()};
+    return parse_tensor_list(root, "outputs", "output", false, body, json_length, kUnlimited, resp.outputs);
   });
   if (!st.is_ok()) return st;
   return resp;

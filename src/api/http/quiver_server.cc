@@ -8,6 +8,8 @@
 
 #include "api/grpc/grpc_server.h"
 #include "api/http/api_context.h"
+#include "api/http/auth_setup.h"
+#include "auth/bootstrap.h"
 #include "api/http/http_server.h"
 #include "api/http/oip_codec.h"
 #include "api/http/rollout_signals.h"
@@ -20,6 +22,7 @@ struct QuiverServer::Parts {
   SystemClock clock;
   std::unique_ptr<store::BlobStore> blobs;
   std::unique_ptr<registry::Registry> registry;
+  std::unique_ptr<auth::SignaturePolicy> signatures;  // used by the manager and the API: outlives both
   routing::RoutePublisher routes;
   std::unique_ptr<routing::ShadowTracker> shadows;
   std::unique_ptr<VersionRunner> runner;               // runs versions for evaluations
@@ -31,11 +34,37 @@ struct QuiverServer::Parts {
   std::unique_ptr<rollout::BanditController> bandits;    // likewise
   std::unique_ptr<ApiContext> ctx;
   std::unique_ptr<rollout::ObjectiveController> objectives;  // reads facts through ctx
+  std::unique_ptr<AuthParts> auth;  // tokens, access audit; used by http and grpc, so outlives them
+  std::shared_ptr<TlsContextProvider> tls;  // null without TLS; shared with every HTTP connection
   std::unique_ptr<HttpServer> http;
+  std::unique_ptr<HttpServer> management;  // the separate management listener, when asked for
   std::unique_ptr<grpc_api::GrpcServer> grpc;
 };
 
 namespace {
+
+// Signed artifacts: the operator's trusted keys and the global policy.
+Result<std::unique_ptr<auth::SignaturePolicy>> make_signature_policy(const ServeOptions& o,
+                                                                     registry::Registry& registry) {
+  auto keys = std::make_shared<auth::TrustedKeys>();
+  if (!o.trusted_keys_dir.empty()) {
+    QUIVER_ASSIGN_OR_RETURN(*keys, auth::TrustedKeys::load_dir(o.trusted_keys_dir));
+    spdlog::info("trusting {} artifact signing key(s): {}", keys->keys().size(), keys->describe());
+  }
+  if (o.require_signature && keys->empty())
+    return invalid_argument("--require-signature needs --trusted-keys DIR (the public keys that may sign artifacts)");
+  return std::make_unique<auth::SignaturePolicy>(std::move(keys), o.require_signature, registry);
+}
+
+// With a separate management listener, which routes each listener serves. Health is
+// on both (probes); feedback stays with inference (the application that infers is
+// the one that learns the truth).
+bool is_management_route(std::string_view pattern) {
+  if (pattern == "/v1/feedback") return false;
+  return pattern == "/v1" || pattern.starts_with("/v1/") || pattern.starts_with("/v2/repository") ||
+         pattern == "/metrics" || pattern == "/ui" || pattern.starts_with("/ui/");
+}
+bool is_health_route(std::string_view pattern) { return pattern.starts_with("/v2/health/") || pattern == "/readyz"; }
 
 Result<std::vector<Tensor>> decode_warmup(const std::string& json) {
   QUIVER_ASSIGN_OR_RETURN(auto req, parse_infer_request(std::make_shared<const std::string>(json), std::nullopt));
@@ -46,16 +75,32 @@ Result<std::vector<Tensor>> decode_warmup(const std::string& json) {
 
 Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o) {
   auto p = std::make_unique<Parts>();
+  QUIVER_RETURN_IF_ERROR(auth::check_bind_policy(o.host, o.auth, o.insecure_no_auth, "HTTP and gRPC"));
+  if (o.management_port >= 0) {
+    QUIVER_RETURN_IF_ERROR(
+        auth::check_bind_policy(o.management_host, o.auth, o.insecure_no_auth, "the management listener"));
+  }
+  QUIVER_RETURN_IF_ERROR(o.tls.validate());
   std::error_code ec;
   std::filesystem::create_directories(o.data_dir, ec);
   if (ec) return unavailable("cannot create data directory " + o.data_dir.string() + ": " + ec.message());
+  if (o.tls.enabled()) {
+    // gRPC reads its certificates from files: it gets validated copies under the
+    // data directory, replaced on each reload (tls_context.h).
+    QUIVER_ASSIGN_OR_RETURN(p->tls, TlsContextProvider::create(o.tls, o.data_dir / "tls"));
+  }
 
   QUIVER_ASSIGN_OR_RETURN(p->blobs, store::BlobStore::open(o.data_dir));
   QUIVER_ASSIGN_OR_RETURN(p->registry, registry::Registry::open(o.data_dir / "registry.db"));
+  QUIVER_ASSIGN_OR_RETURN(p->auth, start_auth(o, *p->registry, p->routes, p->clock, metrics::default_registry()));
+  QUIVER_ASSIGN_OR_RETURN(p->signatures, make_signature_policy(o, *p->registry));
 
   lifecycle::ManagerOptions mo;
   mo.intra_op_threads = o.intra_op_threads;
   mo.warmup_runs = o.warmup_runs;
+  mo.verify_before_load = [s = p->signatures.get()](const registry::VersionRecord& v) {
+    return s->verify_before_load(v);
+  };
   p->manager = std::make_unique<lifecycle::LifecycleManager>(
       *p->registry, *p->blobs, p->routes, &metrics::default_registry(), p->clock, mo,
       [](const backends::LoadRequest& r) { return backends::load_backend(r); }, decode_warmup);
@@ -64,6 +109,7 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   p->runner = std::make_unique<VersionRunner>(
       p->routes, *p->registry, *p->blobs, [](const backends::LoadRequest& r) { return backends::load_backend(r); },
       o.intra_op_threads);
+  p->runner->set_verify_before_load(mo.verify_before_load);
   quality::QualityOptions qo;
   qo.log.max_entries = o.prediction_log_max_entries;
   qo.log.max_age = std::chrono::seconds(o.prediction_log_max_age_s);
@@ -96,6 +142,9 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   p->ctx = std::make_unique<ApiContext>(ApiContext{*p->registry, *p->blobs, p->routes, *p->manager,
                                                    metrics::default_registry(), *p->shadows, *p->inference,
                                                    *p->rollouts, *p->bandits, *p->quality});
+  p->ctx->tensor_limits = o.tensor_limits;
+  p->ctx->signatures = p->signatures.get();
+  p->ctx->backup_tmp_dir = o.data_dir / "tmp";  // swept by the blob store on start
   p->objectives = std::make_unique<rollout::ObjectiveController>(
       *p->registry,
       [c = p->ctx.get()](const std::string& model, const std::vector<int64_t>& versions) {
@@ -111,14 +160,41 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   ho.threads = o.http_threads;
   ho.max_body_bytes = o.max_body_bytes;
   ho.max_upload_bytes = o.max_upload_bytes;
+  ho.max_header_bytes = o.max_header_bytes;
+  ho.max_header_fields = o.max_header_fields;
+  ho.max_url_bytes = o.max_url_bytes;
+  ho.max_json_depth = o.max_json_depth;
+  ho.max_small_chunks = o.max_small_chunks;
+  ho.max_connections = o.max_connections;
+  ho.header_timeout = std::chrono::milliseconds(o.header_timeout_ms);
+  ho.body_timeout = std::chrono::milliseconds(o.body_timeout_ms);
+  ho.idle_timeout = std::chrono::seconds(o.idle_timeout_s);
+  ho.tls = p->tls;
+  if (o.management_port >= 0) {
+    HttpServerOptions mo_http = ho;
+    mo_http.host = o.management_host;
+    mo_http.port = static_cast<uint16_t>(o.management_port);
+    mo_http.route_filter = [](std::string_view, std::string_view pattern) {
+      return is_management_route(pattern) || is_health_route(pattern);
+    };
+    ho.route_filter = [](std::string_view, std::string_view pattern) { return !is_management_route(pattern); };
+    p->management = std::make_unique<HttpServer>(mo_http);
+  }
   p->http = std::make_unique<HttpServer>(ho);
-  register_inference_routes(*p->http, *p->ctx);
-  register_registry_routes(*p->http, *p->ctx);
-  register_deployment_routes(*p->http, *p->ctx);
-  register_ops_routes(*p->http, *p->ctx);
-  register_rollout_routes(*p->http, *p->ctx);
-  register_compare_routes(*p->http, *p->ctx);
-  register_quality_routes(*p->http, *p->ctx);
+  // Every endpoint group is offered to every listener; each one's route filter keeps its share.
+  for (HttpServer* server : {p->http.get(), p->management.get()}) {
+    if (server == nullptr) continue;
+    register_inference_routes(*server, *p->ctx);
+    register_registry_routes(*server, *p->ctx);
+    register_deployment_routes(*server, *p->ctx);
+    register_ops_routes(*server, *p->ctx);
+    register_rollout_routes(*server, *p->ctx);
+    register_compare_routes(*server, *p->ctx);
+    register_quality_routes(*server, *p->ctx);
+    register_signature_routes(*server, *p->ctx);
+    register_backup_routes(*server, *p->ctx);
+    install_auth(*server, *p->registry, *p->auth);
+  }
 
   // Restore deployments before taking traffic, so a restarted server answers with the
   // versions it served before (readiness reports the truth while they load).
@@ -126,14 +202,10 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   p->rollouts->start();
   p->bandits->start();
   p->objectives->start();
-  QUIVER_RETURN_IF_ERROR(p->http->start());
-  grpc_api::GrpcServerOptions go;
-  go.host = o.host;
-  go.port = static_cast<uint16_t>(o.grpc_port);
-  // One limit for an inference body, whichever protocol carries it.
-  go.max_message_bytes = static_cast<int>(std::min<uint64_t>(o.max_body_bytes, std::numeric_limits<int>::max()));
-  p->grpc = std::make_unique<grpc_api::GrpcServer>(p->routes, *p->manager, *p->inference);
-  if (Status st = p->grpc->start(go); !st.is_ok()) {
+  // A listener that cannot start stops everything started before it.
+  const auto fail = [&p](Status st) {
+    if (p->grpc) p->grpc->stop();
+    if (p->management) p->management->stop();
     p->http->stop();
     p->quality->stop();
     p->runner->stop();
@@ -142,7 +214,32 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
     p->objectives->stop();
     p->manager->stop();
     return st;
+  };
+  if (Status st = p->http->start(); !st.is_ok()) return fail(st);
+  if (p->management) {
+    if (Status st = p->management->start(); !st.is_ok()) return fail(st.with_context("management listener"));
   }
+  grpc_api::GrpcServerOptions go;
+  go.host = o.host;
+  go.port = static_cast<uint16_t>(o.grpc_port);
+  // One limit for an inference body, whichever protocol carries it.
+  go.max_message_bytes = static_cast<int>(std::min<uint64_t>(o.max_body_bytes, std::numeric_limits<int>::max()));
+  go.max_metadata_bytes = o.max_header_bytes;
+  go.max_concurrent_streams = o.grpc_max_concurrent_streams;
+  go.tensor_limits = o.tensor_limits;
+  if (p->tls) {
+    go.tls_cert_file = p->tls->grpc_cert_path().string();
+    go.tls_key_file = p->tls->grpc_key_path().string();
+    go.tls_client_ca_file = p->tls->grpc_client_ca_path().string();
+    go.tls_client_auth = o.tls.client_auth;
+    if (o.tls.min_version == "1.3") {
+      spdlog::warn("--tls-min-version 1.3 applies to HTTP; gRPC accepts TLS 1.2 and 1.3 (this gRPC version "
+                   "has no setting for its minimum)");
+    }
+  }
+  p->grpc = std::make_unique<grpc_api::GrpcServer>(p->routes, *p->manager, *p->inference);
+  p->grpc->set_authorizer(p->auth->authorizer.get());
+  if (Status st = p->grpc->start(go); !st.is_ok()) return fail(st);
   return std::unique_ptr<QuiverServer>(new QuiverServer(std::move(p)));
 }
 
@@ -154,10 +251,19 @@ uint16_t QuiverServer::http_port() const { return parts_->http->port(); }
 
 uint16_t QuiverServer::grpc_port() const { return parts_->grpc->port(); }
 
+uint16_t QuiverServer::management_port() const { return parts_->management ? parts_->management->port() : 0; }
+
+Status QuiverServer::reload_tls() {
+  if (!parts_ || !parts_->tls) return Status::ok();
+  return parts_->tls->reload();
+}
+
 void QuiverServer::stop() {
   if (!parts_) return;
   parts_->grpc->stop();
   parts_->http->stop();
+  if (parts_->management) parts_->management->stop();
+  parts_->auth->stop();  // writes the queued audit records
   parts_->quality->stop();  // evaluations run versions: before the manager unloads them
   parts_->runner->stop();
   parts_->rollouts->stop();

@@ -9,18 +9,40 @@
 #include <memory>
 #include <string>
 
+#include "api/http/tls_context.h"
 #include "core/status.h"
+#include "core/tensor.h"
 
 namespace quiver::http {
 
 struct ServeOptions {
-  std::string host = "0.0.0.0";
+  // Loopback unless told otherwise; any other address needs auth or insecure_no_auth.
+  std::string host = "127.0.0.1";
   int http_port = 8000;  // 0 picks a free port
   int grpc_port = 8001;  // 0 picks a free port
   std::filesystem::path data_dir = "./quiver-data";
   int http_threads = 0;  // 0: hardware concurrency
-  uint64_t max_body_bytes = 64ull << 20;
-  uint64_t max_upload_bytes = 8ull << 30;
+  // Limits on what clients send (docs/security.md, "Limits", explains each one).
+  uint64_t max_body_bytes = 64ull << 20;    // a buffered body, compressed or inflated; a gRPC message
+  uint64_t max_upload_bytes = 8ull << 30;   // a streamed upload (POST /v1/blobs)
+  uint32_t max_header_bytes = 16 << 10;
+  uint32_t max_header_fields = 100;
+  uint32_t max_url_bytes = 8 << 10;
+  uint32_t max_json_depth = 64;
+  uint32_t max_small_chunks = 65536;
+  uint32_t max_connections = 10000;         // per HTTP listener
+  int64_t header_timeout_ms = 10'000;
+  int64_t body_timeout_ms = 30'000;
+  int64_t idle_timeout_s = 60;
+  TensorLimits tensor_limits;               // inputs, dimensions and bytes a request may declare
+  uint32_t grpc_max_concurrent_streams = 100;  // per gRPC connection
+  // TLS on HTTP and gRPC alike (docs/security.md, "TLS"); off without a certificate.
+  TlsOptions tls;
+  // A second HTTP listener for the management API (every /v1 route but feedback,
+  // /v2/repository, /metrics): -1 for none, 0 picks a free port. With it, the main port
+  // serves only inference, health, metadata and feedback, and answers the rest 404.
+  int management_port = -1;
+  std::string management_host = "127.0.0.1";
   int intra_op_threads = 1;
   int warmup_runs = 3;  // TorchScript's profiling executor optimises after a few runs
   // Predictions kept for joining feedback by request id: at most this many, this old.
@@ -28,6 +50,15 @@ struct ServeOptions {
   int64_t prediction_log_max_age_s = 3600;
   // How often an `objective: {auto: promote_best}` deployment is scored.
   int64_t objective_interval_ms = 10'000;
+  // Tokens and roles (docs/security.md, "Tokens and roles").
+  bool auth = false;              // --auth: every call but health needs a token
+  bool insecure_no_auth = false;  // --insecure-no-auth: allow a non-loopback host without auth
+  bool public_inference = false;  // --public-inference: with auth, inference needs no token by default
+  double rate_limit = 0;          // --rate-limit: requests/s per token; 0: none
+  double rate_burst = 0;          // --rate-burst: bucket size; 0: max(1, rate_limit)
+  // Signed artifacts (docs/security.md, "Signed artifacts").
+  std::filesystem::path trusted_keys_dir;  // --trusted-keys: *.pem public keys; empty: none
+  bool require_signature = false;          // --require-signature: every new version must be signed
 };
 
 class QuiverServer {
@@ -36,6 +67,11 @@ class QuiverServer {
   ~QuiverServer();
   uint16_t http_port() const;
   uint16_t grpc_port() const;
+  // The management listener's port; 0 when there is none.
+  uint16_t management_port() const;
+  // Re-reads the TLS certificate, key and client CA (SIGHUP). New connections use
+  // them; open ones keep theirs. An error keeps the previous ones. OK without TLS.
+  Status reload_tls();
   // Stops accepting, drains in-flight requests and unloads models. Idempotent.
   void stop();
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http/api_context.h"
+#include "api/http/authz.h"
 #include "api/http/http_server.h"
 #include "api/http/json_views.h"
 #include "api/http/oip_codec.h"
@@ -40,8 +41,8 @@ Result<registry::NewVersion> parse_new_version(const std::string& model, const s
                                                store::BlobStore& blobs) {
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return invalid_argument("body must be a JSON object");
-  static const std::set<std::string> kFields = {"artifact", "framework", "version",  "description",
-                                                "metadata", "inputs",    "outputs", "warmup"};
+  static const std::set<std::string> kFields = {"artifact", "framework", "version", "description", "metadata",
+                                                "inputs",   "outputs",   "warmup",  "signature",   "signed_by"};
   for (const auto& [k, v] : j.items())
     if (!kFields.count(k)) return invalid_argument("unknown field '" + k + "'");
   registry::NewVersion nv;
@@ -88,7 +89,30 @@ Result<registry::NewVersion> parse_new_version(const std::string& model, const s
     auto parsed = parse_infer_request(body_ptr, std::nullopt);
     if (!parsed.is_ok()) return parsed.status().with_context("'warmup' is not a valid inference request");
   }
+  // Verified by the handler (auth/signature_policy.h); until then signed_by holds the
+  // key id the client claims, if any.
+  if (j.contains("signature")) {
+    if (!j["signature"].is_string())
+      return invalid_argument("'signature' must be a string: base64 of an ECDSA P-256 signature");
+    nv.artifact_signature = j["signature"].get<std::string>();
+  }
+  if (j.contains("signed_by")) {
+    if (!j["signed_by"].is_string()) return invalid_argument("'signed_by' must be a key id (16 hex characters)");
+    nv.signed_by = j["signed_by"].get<std::string>();
+  }
   return nv;
+}
+
+// Signed artifacts: refuses what the policy refuses, and records the verified signer
+// in place of the key id the client claimed.
+Status apply_signature_policy(ApiContext& ctx, registry::NewVersion& nv) {
+  if (ctx.signatures == nullptr) {
+    if (nv.artifact_signature.empty() && nv.signed_by.empty()) return Status::ok();
+    return permission_denied("this server does not verify artifact signatures");
+  }
+  QUIVER_ASSIGN_OR_RETURN(nv.signed_by, ctx.signatures->verify_new_version(nv.model, nv.artifact_sha256,
+                                                                          nv.artifact_signature, nv.signed_by));
+  return Status::ok();
 }
 
 void handle_get_blob(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Responder respond, bool head) {
@@ -125,16 +149,19 @@ void register_registry_routes(HttpServer& server, ApiContext& ctx) {
     const std::string& model = req->path_params.at("model");
     auto nv = parse_new_version(model, *req->body, ctx.blobs);
     if (!nv.is_ok()) return respond(HttpResponse::error(nv.status()));
-    auto rec = ctx.registry.create_version(*nv, actor_of(req->headers, req->remote));
+    if (Status signed_ok = apply_signature_policy(ctx, *nv); !signed_ok.is_ok())
+      return respond(HttpResponse::error(signed_ok));
+    auto rec = ctx.registry.create_version(*nv, actor_of(*req));
     if (!rec.is_ok()) return respond(HttpResponse::error(rec.status()));
     ctx.manager.notify();  // the route table lists registered versions
     respond(HttpResponse::json(201, version_json(*rec, "registered").dump()));
   });
-  server.route("GET", "/v1/models", [&ctx](const auto&, Responder respond) {
+  server.route("GET", "/v1/models", [&ctx](const auto& req, Responder respond) {
     auto models = ctx.registry.list_models();
     if (!models.is_ok()) return respond(HttpResponse::error(models.status()));
     json arr = json::array();
-    for (const auto& m : *models) arr.push_back(model_summary_json(m));
+    for (const auto& m : *models)
+      if (in_scope(*req, m.name)) arr.push_back(model_summary_json(m));  // a scoped token sees its models
     respond(HttpResponse::json(200, arr.dump()));
   });
   server.route("GET", "/v1/models/{model}", [&ctx](const auto& req, Responder respond) {
@@ -160,7 +187,7 @@ void register_registry_routes(HttpServer& server, ApiContext& ctx) {
     if (j["version"].is_string()) version = ctx.registry.resolve(model, j["version"].get<std::string>());
     if (!version.is_ok()) return respond(HttpResponse::error(version.status()));
     const std::string& alias = req->path_params.at("alias");
-    if (Status st = ctx.registry.set_alias(model, alias, *version, actor_of(req->headers, req->remote)); !st.is_ok())
+    if (Status st = ctx.registry.set_alias(model, alias, *version, actor_of(*req)); !st.is_ok())
       return respond(HttpResponse::error(st));
     ctx.manager.notify();
     respond(HttpResponse::json(200, json{{"model", model}, {"alias", alias}, {"version", *version}}.dump()));
@@ -168,7 +195,7 @@ void register_registry_routes(HttpServer& server, ApiContext& ctx) {
   server.route("DELETE", "/v1/models/{model}/aliases/{alias}", [&ctx](const auto& req, Responder respond) {
     const std::string& model = req->path_params.at("model");
     const std::string& alias = req->path_params.at("alias");
-    if (Status st = ctx.registry.delete_alias(model, alias, actor_of(req->headers, req->remote)); !st.is_ok())
+    if (Status st = ctx.registry.delete_alias(model, alias, actor_of(*req)); !st.is_ok())
       return respond(HttpResponse::error(st));
     ctx.manager.notify();
     respond(HttpResponse::json(200, json{{"model", model}, {"alias", alias}, {"deleted", true}}.dump()));

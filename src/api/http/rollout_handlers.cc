@@ -32,7 +32,7 @@ void handle_verb(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Respo
     return respond(HttpResponse::error(invalid_argument("'reason' must be a string")));
   auto verb = verb_of(req->path_params.at("verb"), body.value("full", false));
   if (!verb.is_ok()) return respond(HttpResponse::error(verb.status()));
-  auto actor = actor_of(req->headers, req->remote);
+  auto actor = actor_of(*req);
   if (body.contains("reason")) actor.reason = body["reason"].get<std::string>();
   auto out = ctx.rollouts.command(model, *verb, actor);
   if (!out.is_ok()) return respond(HttpResponse::error(out.status()));

@@ -91,6 +91,11 @@ Result<RouteMatch> RouteTable::match(std::string_view method, std::string_view r
   if (best != nullptr) {
     result.kind = RouteMatch::Kind::kFound;
     result.target = &best->target;
+    for (const Segment& segment : best->segments) {
+      result.pattern += '/';
+      result.pattern += segment.is_param ? "{" + segment.text + "}" : segment.text;
+    }
+    if (result.pattern.empty()) result.pattern = "/";
     for (size_t i = 0; i < segments.size(); ++i) {
       if (best->segments[i].is_param) result.path_params[best->segments[i].text] = segments[i];
     }

@@ -31,6 +31,7 @@ struct RouteMatch {
   Kind kind = Kind::kNoPath;
   const RouteTarget* target = nullptr;             // kFound: points into the table
   std::map<std::string, std::string> path_params;  // kFound: decoded values
+  std::string pattern;                             // kFound: the route as registered, "/v1/models/{model}"
   std::string allowed_methods;                     // kWrongMethod: "GET, POST"
 };
 

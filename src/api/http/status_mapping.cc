@@ -23,6 +23,9 @@ CodeMapping mapping_for(StatusCode code) {
     case StatusCode::kDeadlineExceeded: return {504, 4};     // DEADLINE_EXCEEDED
     case StatusCode::kDataLoss: return {500, 15};            // DATA_LOSS
     case StatusCode::kInternal: return {500, 13};            // INTERNAL
+    case StatusCode::kUnauthenticated: return {401, 16};     // UNAUTHENTICATED
+    case StatusCode::kPermissionDenied: return {403, 7};     // PERMISSION_DENIED
+    case StatusCode::kInsufficientStorage: return {507, 8};  // RESOURCE_EXHAUSTED (disk full)
   }
   return {500, 13};  // an out-of-range value is a bug: report it as internal
 }

@@ -58,6 +58,7 @@ Result<std::shared_ptr<serving::Servable>> VersionRunner::temporary(const std::s
   QUIVER_ASSIGN_OR_RETURN(auto record, registry_.get_version(model, version));
   // Never load from bytes that no longer match their name.
   QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
+  if (verify_before_load_) QUIVER_RETURN_IF_ERROR(verify_before_load_(record));
   QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
   const serving::ServableConfig config = lifecycle::servable_config(record, path, DeployedVersion{}, intra_op_threads_);
   auto servable = serving::Servable::load(config, loader_, /*metrics=*/nullptr);

@@ -8,6 +8,7 @@
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,10 @@ class VersionRunner {
   VersionRunner(routing::RoutePublisher& routes, registry::Registry& registry, store::BlobStore& blobs,
                 serving::BackendLoader loader, int intra_op_threads);
   ~VersionRunner();  // stop()s
+  // A check run before a version loads (the signature policy). Call before run().
+  void set_verify_before_load(std::function<Status(const registry::VersionRecord&)> check) {
+    verify_before_load_ = std::move(check);
+  }
 
   // A quality::RunVersion. An input with an empty name is given the version's only
   // input's name.
@@ -45,6 +50,7 @@ class VersionRunner {
   store::BlobStore& blobs_;
   serving::BackendLoader loader_;
   int intra_op_threads_;
+  std::function<Status(const registry::VersionRecord&)> verify_before_load_;
 
   std::mutex mu_;  // guards loaded_; held while loading, so one load per version
   std::map<std::pair<std::string, int64_t>, std::shared_ptr<serving::Servable>> loaded_;

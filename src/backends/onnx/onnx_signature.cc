@@ -226,6 +226,17 @@ Status parse_graph(std::span<const std::byte> bytes, OnnxGraphIo& io) {
   for (auto& input : all_inputs) {
     if (!initializers.contains(input.name)) io.inputs.push_back(std::move(input));
   }
+  // Names are unique in a valid graph; a repeated one would give a signature with
+  // two tensors of one name (and perhaps two types) that no request can match.
+  for (const auto* side : {&io.inputs, &io.outputs}) {
+    std::unordered_set<std::string_view> seen;
+    for (const auto& info : *side) {
+      if (!seen.insert(info.name).second) {
+        return malformed("the graph lists " + std::string(side == &io.inputs ? "input" : "output") + " '" +
+                         info.name + "' twice");
+      }
+    }
+  }
   return Status::ok();
 }
 

@@ -1,8 +1,11 @@
 #include "backends/process/remote_backend.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@ namespace quiver::backends::process {
 struct RemoteBackend::Connection {
   uint64_t generation = 0;
   pid_t pid = -1;
+  UniqueFd pidfd;  // a duplicate of the process's, to kill exactly it; invalid where unsupported
   UniqueFd socket;
   SharedBuffer requests;  // written here, read by the worker
   SharedBuffer replies;   // written by the worker, read here
@@ -43,6 +47,32 @@ std::string label_of(const LoadRequest& request) {
 // "crashed: killed by signal 9 (SIGKILL)" or "stopped unexpectedly: exited with status 1".
 std::string death_phrase(int wait_status) {
   return (WIFSIGNALED(wait_status) ? "crashed: " : "stopped unexpectedly: ") + describe_wait_status(wait_status);
+}
+
+// True when `fd` is readable (or closed, or in error) within `timeout`; false when
+// the time passed first.
+bool readable_within(int fd, std::chrono::milliseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd pfd{fd, POLLIN, 0};
+    const int n = ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left, 60'000)));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return true;  // let the read report the problem
+  }
+}
+
+// SIGKILL to exactly this process: through its pidfd when there is one (a pid may be
+// recycled once the monitor has reaped it; a pidfd never is).
+void kill_process(const UniqueFd& pidfd, pid_t pid) {
+#ifdef SYS_pidfd_send_signal
+  if (pidfd.valid()) {
+    if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) == 0 || errno == ESRCH) return;
+  }
+#endif
+  ::kill(pid, SIGKILL);
 }
 
 // True when `fd` is readable; false when `wake_fd` became readable first.
@@ -121,6 +151,7 @@ Result<RemoteBackend::Worker> RemoteBackend::hand_model_to(SpawnedProcess proces
   Connection& c = *worker.connection;
   c.generation = generation;
   c.pid = process.pid;
+  if (process.pidfd.valid()) c.pidfd.reset(::fcntl(process.pidfd.get(), F_DUPFD_CLOEXEC, 0));
   c.socket = std::move(process.socket);
   worker.process = std::move(process);
   // From here on every failure stops and reaps the process, so none is left behind.
@@ -226,7 +257,18 @@ void RemoteBackend::monitor_loop() {
       terminate_and_reap(worker->process, options_.stop_grace);
       return;
     }
-    const std::string death = death_phrase(*status);
+    std::string death = death_phrase(*status);
+    std::string reason = "crash";
+    {
+      std::lock_guard lock(mu_);
+      if (let_go_generation_ == worker->connection->generation) {
+        reason = let_go_reason_;
+        if (reason == "timeout") {
+          death = "did not answer within " + std::to_string(request_.worker_timeout_ms) +
+                  " ms (worker_timeout_ms) and was killed";
+        }
+      }
+    }
     if (std::chrono::steady_clock::now() - started >= options_.healthy_after) backoff = options_.first_backoff;
     spdlog::error("worker process of {} (pid {}) {}; restarting in {} ms", label, worker->connection->pid, death,
                   backoff.count());
@@ -238,6 +280,7 @@ void RemoteBackend::monitor_loop() {
       down_reason_ = "is restarting (it " + death + ")";
       cv_.notify_all();
     }
+    if (request_.on_worker_restart) request_.on_worker_restart(reason);
     if (!pause(backoff)) return;
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
@@ -267,12 +310,21 @@ Result<std::vector<Tensor>> RemoteBackend::exchange(Connection& c, const std::ve
   request.tensors = std::move(headers);
   Status sent = send_packet(c.socket.get(), encode(MessageKind::kInfer, request));
   if (sent.code() == StatusCode::kInvalidArgument) return sent;  // a header too large; nothing was sent
+  if (sent.is_ok() && request_.worker_timeout_ms > 0 &&
+      !readable_within(c.socket.get(), std::chrono::milliseconds(request_.worker_timeout_ms))) {
+    return kill_hung_worker(c);
+  }
   Result<std::string> packet = sent.is_ok() ? receive_packet(c.socket.get()) : Result<std::string>(sent);
   if (!packet.is_ok() && packet.status().code() == StatusCode::kUnavailable) return crashed_status(c.generation);
 
   // Anything else means the two sides no longer agree: closing the socket makes the
   // worker exit, and the monitor starts a fresh one.
   auto broken = [&](const Status& why) -> Status {
+    {
+      std::lock_guard lock(mu_);
+      let_go_generation_ = c.generation;
+      let_go_reason_ = "error";
+    }
     ::shutdown(c.socket.get(), SHUT_RDWR);
     return internal_error("lost track of the worker process of " + label_of(request_) + " (" + why.message() +
                           "); it is restarting");
@@ -284,6 +336,27 @@ Result<std::vector<Tensor>> RemoteBackend::exchange(Connection& c, const std::ve
   auto outputs = copy_tensors(c.replies, reply->tensors);
   if (!outputs.is_ok()) return broken(outputs.status());
   return outputs;
+}
+
+Status RemoteBackend::kill_hung_worker(Connection& c) {
+  const std::string label = label_of(request_);
+  const std::string waited = std::to_string(request_.worker_timeout_ms) + " ms";
+  {
+    std::lock_guard lock(mu_);
+    let_go_generation_ = c.generation;
+    let_go_reason_ = "timeout";
+    // Out of service at once: the next request must not be sent to the dying worker
+    // before the monitor has seen it die.
+    if (connection_.get() == &c) {
+      connection_.reset();
+      down_reason_ = "is restarting (it did not answer within " + waited + " and was killed)";
+    }
+  }
+  kill_process(c.pidfd, c.pid);
+  spdlog::error("worker process of {} (pid {}) did not answer within {} (worker_timeout_ms); killed it", label, c.pid,
+                waited);
+  return deadline_exceeded("worker process of " + label + " did not answer within " + waited +
+                           " (worker_timeout_ms); it was killed and is restarting");
 }
 
 Result<std::unique_ptr<Backend>> load_remote(const LoadRequest& request) {

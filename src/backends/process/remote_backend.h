@@ -13,6 +13,15 @@
 //   - later requests fail at once with Unavailable "... is restarting ..." instead of
 //     waiting for it.
 //
+// Hangs: a worker that stays alive but does not answer (a model stuck in a loop, a
+// deadlock in the runtime) is as bad as a dead one, and worse, because it holds its
+// requests forever. With LoadRequest::worker_timeout_ms set, infer() waits at most
+// that long for the reply; then it fails with DeadlineExceeded ("... did not answer
+// within 2000 ms (worker_timeout_ms); it was killed and is restarting"), the worker is
+// killed with SIGKILL (through a pidfd, so a recycled pid is never hit), and the
+// monitor restarts it as after a crash. LoadRequest::on_worker_restart hears of every
+// restart with its reason ("timeout", "crash" or "error").
+//
 // Standby: starting a worker means loading the runtime's shared libraries and
 // running their initialisers, which takes about half a second of CPU before the model
 // itself loads. So that a crash is repaired within the model's load time, the monitor
@@ -93,6 +102,9 @@ class RemoteBackend final : public Backend {
   Result<Worker> hand_model_to(SpawnedProcess process);
   Result<std::vector<Tensor>> exchange(Connection& connection, const std::vector<Tensor>& inputs);
   Status crashed_status(uint64_t generation);
+  // Kills the worker of `c` (SIGKILL) for not answering in time and takes it out of
+  // service; returns the DeadlineExceeded for its request.
+  Status kill_hung_worker(Connection& c);
   // Sleeps `delay` unless stopping; false when stopping.
   bool pause(std::chrono::milliseconds delay);
 
@@ -109,6 +121,8 @@ class RemoteBackend final : public Backend {
   uint64_t dead_generation_ = 0;            // guarded by mu_; the latest worker seen dead
   std::string death_;                       // guarded by mu_; how it died
   std::string down_reason_;                 // guarded by mu_; why there is no connection
+  uint64_t let_go_generation_ = 0;          // guarded by mu_; the latest worker infer() killed or let go
+  std::string let_go_reason_;               // guarded by mu_; "timeout" or "error"
   bool first_load_done_ = false;            // guarded by mu_
   Status first_load_status_;                // guarded by mu_
   std::thread monitor_;

@@ -213,7 +213,8 @@ class TorchScriptBackend final : public Backend {
   ModelSignature signature_;
 };
 
-// forward()'s parameters (self excluded) bound the number of declared inputs.
+// forward()'s parameters bound the number of declared inputs. The first parameter of a
+// method's schema is the module itself, whatever the source called it (self, this, m).
 Status check_forward_arity(const torch::jit::Module& module, const ModelSignature& declared) {
   if (declared.inputs.empty()) return Status::ok();
   auto method = module.find_method("forward");
@@ -221,8 +222,8 @@ Status check_forward_arity(const torch::jit::Module& module, const ModelSignatur
   const auto& arguments = method->function().getSchema().arguments();
   size_t total = 0;
   size_t required = 0;
-  for (const auto& arg : arguments) {
-    if (arg.name() == "self") continue;
+  for (size_t i = 1; i < arguments.size(); ++i) {
+    const auto& arg = arguments[i];
     ++total;
     if (!arg.default_value()) ++required;
   }

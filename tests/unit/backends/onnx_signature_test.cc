@@ -135,6 +135,12 @@ TEST(OnnxSignatureTest, MalformedBytesAreDataLoss) {
       model(""),                                   // a graph without outputs
       varint_field(1, 8),                          // no graph at all
       varint_field(7, 3),                          // graph with the wrong wire type
+      // an output name listed twice, with different types (found by fuzz_onnx_signature)
+      model(bytes_field(12, value_info("y", 7, std::vector<Dim>{{1, {}}})) +
+            bytes_field(12, value_info("y", 11, std::vector<Dim>{{1, {}}}))),
+      // an input name listed twice
+      model(bytes_field(11, value_info("x", 1, std::nullopt)) + bytes_field(11, value_info("x", 1, std::nullopt)) +
+            bytes_field(12, value_info("y", 1, std::nullopt))),
   };
   for (const auto& bytes : bad) {
     auto io = parse(bytes);

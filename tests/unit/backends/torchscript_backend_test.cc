@@ -53,6 +53,10 @@ class InPlace(torch.nn.Module):
         x.mul_(2)
         return x
 
+class ThisNamed(torch.nn.Module):
+    def forward(this, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
 class Raises(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if bool(x.sum() > 100):
@@ -60,7 +64,7 @@ class Raises(torch.nn.Module):
         return x
 
 out = sys.argv[1]
-for cls in (TwoInputs, TupleOut, ListOut, DictOut, IntOut, Identity, InPlace, Raises):
+for cls in (TwoInputs, TupleOut, ListOut, DictOut, IntOut, Identity, InPlace, ThisNamed, Raises):
     torch.jit.script(cls()).save(out + "/" + cls.__name__ + ".pt")
 )PY";
 
@@ -132,6 +136,24 @@ TEST(TorchScriptBackendTest, MatchesPyTorchOnEveryExampleModel) {
     EXPECT_EQ((*outputs)[0].name(), expected.name());
     expect_near((*outputs)[0], expected);
   }
+}
+
+// The first parameter of forward() is the module, whatever the source named it.
+TEST(TorchScriptBackendTest, ForwardsFirstParameterIsTheModuleWhateverItsName) {
+  if (!shape_models().available) GTEST_SKIP() << "python3 with torch is not available";
+  ModelSignature declared{{{"x", DataType::kFp32, {-1, 2}}}, {{"y", DataType::kFp32, {-1, 2}}}};
+  auto backend = load(shape_models().dir / "ThisNamed.pt", declared);
+  ASSERT_TRUE(backend.is_ok()) << backend.status().to_string();
+  const std::vector<float> x = {1.5f, -2.0f};
+  auto out = (*backend)->infer({Tensor::from_values<float>("x", DataType::kFp32, {1, 2}, x)});
+  ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+  EXPECT_EQ((*out)[0].values<float>()[0], 3.0f);
+  // Declaring two inputs for a one-tensor forward() is still refused, counting right.
+  declared.inputs.push_back({"z", DataType::kFp32, {-1, 2}});
+  auto refused = load(shape_models().dir / "ThisNamed.pt", declared);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.status().message().find("forward() takes 1 tensors"), std::string::npos)
+      << refused.status().message();
 }
 
 TEST(TorchScriptBackendTest, VersionsHaveDifferentWeights) {

@@ -13,9 +13,19 @@ TEST(RenderModelsTest, AlignsVersionsAndAliases) {
     {"name": "bert-base", "versions": [1], "aliases": {}}
   ])");
   EXPECT_EQ(render_models(models),
-            "MODEL      VERSIONS  ALIASES\n"
-            "resnet     1,2,3     canary=3,prod=2\n"
-            "bert-base  1         -\n");
+            "MODEL      VERSIONS  ALIASES          SIGNED BY\n"
+            "resnet     1,2,3     canary=3,prod=2  -\n"
+            "bert-base  1         -                -\n");
+}
+
+TEST(RenderModelsTest, GroupsSignedVersionsByKeyId) {
+  const json models = json::parse(R"([
+    {"name": "iris", "versions": [1, 2, 3], "aliases": {},
+     "signed_by": {"2": "3f2a9c1d0b7e6a55", "3": "3f2a9c1d0b7e6a55", "1": "00aa11bb22cc33dd"}}
+  ])");
+  EXPECT_EQ(render_models(models),
+            "MODEL  VERSIONS  ALIASES  SIGNED BY\n"
+            "iris   1,2,3     -        00aa11bb22cc33dd: 1; 3f2a9c1d0b7e6a55: 2,3\n");
 }
 
 TEST(RenderDeploymentStatusTest, PrintsPerVersionTableWithDashesForMissingFields) {

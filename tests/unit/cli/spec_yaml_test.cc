@@ -86,6 +86,45 @@ TEST(YamlToJsonTest, ReportsWhereTheYamlIsBroken) {
   EXPECT_EQ(converted.status().message().rfind("spec.yaml:", 0), 0u) << converted.status().message();
 }
 
+// Found by fuzz_spec_yaml: such a document used to reach nlohmann's dump() in
+// `quiver apply`, which threw and aborted the CLI.
+TEST(YamlToJsonTest, RefusesTextThatIsNotUtf8) {
+  for (const std::string& text : {std::string("model: iris\nversions: [{version: 1}]\nsticky: {header: caf\xe9}\n"),
+                                 std::string("model: iris\n\xb6key: 1\n")}) {
+    auto converted = yaml_to_json(text, "spec.yaml");
+    ASSERT_FALSE(converted.is_ok()) << text;
+    EXPECT_EQ(converted.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(converted.status().message().find("not valid UTF-8"), std::string::npos) << converted.status().message();
+  }
+  EXPECT_EQ(must_convert("name: \"caf\xc3\xa9 \\u00e9 \\U0001F600\"\n").dump(), "{\"name\":\"caf\xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80\"}");
+}
+
+// Found by fuzz_spec_yaml: aliases of aliases expand exponentially when copied into
+// JSON (here 10^9 values), which ran the CLI out of memory.
+TEST(YamlToJsonTest, RefusesAliasBombs) {
+  std::string text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    text += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) text += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    text += "]\n";
+  }
+  auto converted = yaml_to_json(text, "spec.yaml");
+  ASSERT_FALSE(converted.is_ok());
+  EXPECT_EQ(converted.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(converted.status().message().find("expands to more than 100000 values"), std::string::npos)
+      << converted.status().message();
+  // Ordinary use of anchors still works.
+  EXPECT_EQ(must_convert("base: &b {instances: 2}\nversions: [*b, *b]\n")["versions"][1]["instances"], 2);
+}
+
+// Found by fuzz_spec_yaml: a very long number-like scalar overflowed the stack in
+// std::regex. It is kept as text (the server then says what it expected).
+TEST(YamlToJsonTest, VeryLongScalarsStayTextWithoutACrash) {
+  const std::string digits(200000, '7');
+  EXPECT_EQ(must_convert("n: " + digits + "\n")["n"], digits);
+  EXPECT_EQ(must_convert("n: " + std::string(100, '9') + "\n")["n"].type(), json::value_t::number_float);
+}
+
 TEST(YamlToJsonTest, RejectsDuplicateKeysAndSeveralDocuments) {
   auto duplicate = yaml_to_json("model: a\nmodel: b\n", "spec.yaml");
   ASSERT_FALSE(duplicate.is_ok());
@@ -94,6 +133,15 @@ TEST(YamlToJsonTest, RejectsDuplicateKeysAndSeveralDocuments) {
   auto two = yaml_to_json("model: a\n---\nmodel: b\n", "spec.yaml");
   ASSERT_FALSE(two.is_ok());
   EXPECT_NE(two.status().message().find("2 YAML documents"), std::string::npos);
+
+  // Found by fuzz_spec_yaml: on this stream yaml-cpp's LoadAll returned documents
+  // without end until memory ran out; it is refused now.
+  auto endless = yaml_to_json(R"({"modetical": true}, {"name": "shadow_top1_agreement", true}, {"name": "shadow_top1_agreement", "min": 05.9,} {"name": "accuracy")" "\n"
+                              R"(base: &stances: 1})" "\n"
+                              R"(versions:failure_lim - *_failure": "rollback", "max_candidateities", 2labels "auto": min"promote_best"}})",
+                              "spec.yaml");
+  ASSERT_FALSE(endless.is_ok());
+  EXPECT_EQ(endless.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(SplitDeploymentDocumentTest, TakesTheModelKeyOffTheSpec) {

@@ -163,6 +163,32 @@ TEST(ElementCount, TensorWithOverflowingShapeFailsValidation) {
   EXPECT_EQ(t.validate().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(ElementCount, ByteCountOverflowFailsValidationEvenWhenElementsFit) {
+  // 2^61 elements fit in int64, but 2^61 * 8 bytes wraps to 0 in 64 bits: an empty
+  // payload must not pass for it.
+  Tensor t("x", DataType::kFp64, {int64_t{1} << 61}, {});
+  EXPECT_EQ(t.validate().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(DeclaredShape, LimitsDimsBytesAndNegatives) {
+  TensorLimits limits;
+  limits.max_dims = 4;
+  limits.max_tensor_bytes = 1 << 20;
+  EXPECT_TRUE(check_declared_shape("x", DataType::kFp32, {512, 512}, limits).is_ok());  // exactly 1 MiB
+  EXPECT_FALSE(check_declared_shape("x", DataType::kFp32, {512, 513}, limits).is_ok());
+  EXPECT_FALSE(check_declared_shape("x", DataType::kUint8, {1, 1, 1, 1, 1}, limits).is_ok());
+  EXPECT_FALSE(check_declared_shape("x", DataType::kUint8, {4, -1}, limits).is_ok());
+  const int64_t big = int64_t{1} << 62;
+  limits.max_tensor_bytes = std::numeric_limits<uint64_t>::max();
+  EXPECT_FALSE(check_declared_shape("x", DataType::kFp64, {big}, limits).is_ok()) << "2^62 * 8 overflows";
+  EXPECT_FALSE(check_declared_shape("x", DataType::kUint8, {big, big}, limits).is_ok());
+  EXPECT_TRUE(check_declared_shape("x", DataType::kUint8, {0, big, big}, limits).is_ok()) << "no elements";
+  // BYTES elements take at least their 4-byte length prefix.
+  limits.max_tensor_bytes = 400;
+  EXPECT_TRUE(check_declared_shape("s", DataType::kBytes, {100}, limits).is_ok());
+  EXPECT_FALSE(check_declared_shape("s", DataType::kBytes, {101}, limits).is_ok());
+}
+
 TEST(ShapeToString, Formats) {
   EXPECT_EQ(shape_to_string({}), "[]");
   EXPECT_EQ(shape_to_string({2, -1}), "[2, -1]");

@@ -19,6 +19,7 @@
 #include "backends/backend.h"
 #include "backends/process/worker.h"
 #include "unit/backends/example_models.h"
+#include "unit/process/hang_backend.h"
 
 namespace quiver::backends::process {
 namespace {
@@ -289,7 +290,8 @@ TEST(RemoteBackendTest, ARequestOverTheMemoryLimitFailsAndTheWorkerKeepsServing)
 // tests need no other binary.
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string_view(argv[1]) == "worker") {
-    return quiver::backends::process::worker_main(argc - 2, argv + 2, quiver::backends::load_backend);
+    // Real models, plus the "test-hang" backend of remote_backend_hang_test.cc.
+    return quiver::backends::process::worker_main(argc - 2, argv + 2, quiver::testing::test_worker_loader);
   }
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();

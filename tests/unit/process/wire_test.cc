@@ -25,6 +25,19 @@ TEST(WireTest, LoadMessageRoundTrips) {
   EXPECT_EQ(back->request.label, "model 'iris' version 2");
 }
 
+TEST(WireTest, EveryStatusCodeCrossesAndAnUnknownOneIsRefused) {
+  // Codes added to core/status.h after the wire format (e.g. InsufficientStorage) cross too.
+  for (int c = 1; status_code_name(static_cast<StatusCode>(c)) != "UNKNOWN"; ++c) {
+    const auto code = static_cast<StatusCode>(c);
+    auto back = decode_loaded(encode(LoadedMessage{Status(code, "m"), {}}));
+    ASSERT_TRUE(back.is_ok()) << status_code_name(code);
+    EXPECT_EQ(back->status.code(), code);
+  }
+  std::string packet = encode(LoadedMessage{Status(StatusCode::kInsufficientStorage, "m"), {}});
+  packet[1] = static_cast<char>(200);  // after the kind byte: a code no build knows
+  EXPECT_FALSE(decode_loaded(packet).is_ok());
+}
+
 TEST(WireTest, LoadedAndReplyCarryStatusAndPayload) {
   auto loaded = decode_loaded(encode(LoadedMessage{Status::ok(), kIris}));
   ASSERT_TRUE(loaded.is_ok());

@@ -218,6 +218,20 @@ TEST(DeploymentSpecJsonTest, MalformedJsonAndDuplicateKeys) {
             std::string::npos);
 }
 
+// Found by fuzz_spec_json: a deeply nested section (kept as JSON text, like
+// "objective") overflowed the stack when it was written back out.
+TEST(DeploymentSpecJsonTest, DeeplyNestedJsonIsRefusedNotACrash) {
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  const std::string message = parse_error(R"({"versions":[{"version":"1"}],"objective":{"a":)" + deep + "}}");
+  EXPECT_NE(message.find("nests deeper than 64 levels"), std::string::npos) << message;
+  EXPECT_NE(parse_error(R"({"versions":[{"version":"1"}],"rules":)" + deep + "}").find("nests deeper"),
+            std::string::npos);
+  // Real specs are a few levels deep; 60 levels inside "objective" still parse.
+  const std::string nested = std::string(60, '[') + std::string(60, ']');
+  EXPECT_EQ(parse_ok(R"({"versions":[{"version":"1"}],"objective":{"a":)" + nested + "}}").objective_json,
+            R"({"a":)" + nested + "}");
+}
+
 TEST(DeploymentSpecJsonTest, ValidateNeedsListedAndResolvedVersions) {
   DeploymentSpec spec = parse_ok(R"({"versions":[{"version":"3"}],"traffic":[{"version":"canary","weight":1}]})");
   EXPECT_NE(validate_deployment_spec(spec).message().find("not resolved"), std::string::npos);
