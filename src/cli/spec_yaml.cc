@@ -104,15 +104,20 @@ std::string where(const YAML::Mark& mark, std::string_view source) {
 // but copied into JSON, so a few lines of nested aliases ("billion laughs") would
 // expand without end (found by fuzz_spec_yaml: 2 GB from 800 bytes).
 constexpr size_t kMaxValues = 100000;
+// An alias inside its own anchor ("&a [*a]") makes the tree a cycle; depth bounds it.
+constexpr int kMaxDepth = 64;
 
 class Converter {
  public:
   explicit Converter(std::string_view source) : source_(source) {}
 
-  Result<json> convert(const YAML::Node& node, bool as_text) {
+  Result<json> convert(const YAML::Node& node, bool as_text, int depth = 0) {
     if (++values_ > kMaxValues)
       return invalid_argument(fmt::format("{}: the document expands to more than {} values (nested aliases?)",
                                           where(node.Mark(), source_), kMaxValues));
+    if (depth > kMaxDepth)
+      return invalid_argument(fmt::format("{}: the document nests deeper than {} levels (a recursive alias?)",
+                                          where(node.Mark(), source_), kMaxDepth));
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
       case YAML::NodeType::Null:
@@ -124,13 +129,13 @@ class Converter {
       case YAML::NodeType::Sequence: {
         json out = json::array();
         for (const auto& item : node) {
-          QUIVER_ASSIGN_OR_RETURN(json value, convert(item, false));
+          QUIVER_ASSIGN_OR_RETURN(json value, convert(item, false, depth + 1));
           out.push_back(std::move(value));
         }
         return out;
       }
       case YAML::NodeType::Map:
-        return mapping(node);
+        return mapping(node, depth);
     }
     return internal_error("unknown YAML node type");
   }
@@ -144,7 +149,7 @@ class Converter {
     return plain_scalar(text);
   }
 
-  Result<json> mapping(const YAML::Node& node) {
+  Result<json> mapping(const YAML::Node& node, int depth) {
     json out = json::object();
     for (const auto& entry : node) {
       if (!entry.first.IsScalar()) {
@@ -158,7 +163,7 @@ class Converter {
         return invalid_argument(
             fmt::format("{}: key '{}' appears twice", where(entry.first.Mark(), source_), key));
       }
-      QUIVER_ASSIGN_OR_RETURN(json value, convert(entry.second, keeps_text(key)));
+      QUIVER_ASSIGN_OR_RETURN(json value, convert(entry.second, keeps_text(key), depth + 1));
       out[key] = std::move(value);
     }
     return out;

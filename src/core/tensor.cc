@@ -53,10 +53,8 @@ std::optional<int64_t> element_count(const Shape& shape) {
   return n;
 }
 
-Status check_declared_shape(std::string_view name, DataType dtype, const Shape& shape, const TensorLimits& limits) {
-  const auto fail = [&](const std::string& what) {
-    return invalid_argument("tensor '" + std::string(name) + "' " + what);
-  };
+Status check_declared_shape(std::string_view label, DataType dtype, const Shape& shape, const TensorLimits& limits) {
+  const auto fail = [&](const std::string& what) { return invalid_argument(std::string(label) + " " + what); };
   if (shape.size() > limits.max_dims)
     return fail("has " + std::to_string(shape.size()) + " dimensions; at most " + std::to_string(limits.max_dims) +
                 " are allowed");

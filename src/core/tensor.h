@@ -51,8 +51,9 @@ struct TensorLimits {
 
 // Checks a declared shape against `limits` with overflow-safe arithmetic: no negative
 // dimension, at most max_dims of them, and elements x element size (4 bytes, the
-// length prefix, for BYTES) within max_tensor_bytes. The error names `name`.
-Status check_declared_shape(std::string_view name, DataType dtype, const Shape& shape, const TensorLimits& limits);
+// length prefix, for BYTES) within max_tensor_bytes. The error message starts with
+// `label`, e.g. "input 'x'".
+Status check_declared_shape(std::string_view label, DataType dtype, const Shape& shape, const TensorLimits& limits);
 
 class Tensor {
  public:

@@ -203,7 +203,7 @@ Result<DecodedInputs> decode_inputs(const inference::ModelInferRequest& request,
       return invalid_argument(quoted_input(input.name()) + " has unknown datatype '" + input.datatype() +
                               "'; expected BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64 or BYTES");
     Shape shape(input.shape().begin(), input.shape().end());
-    QUIVER_RETURN_IF_ERROR(check_declared_shape(input.name(), *dtype, shape, limits));
+    QUIVER_RETURN_IF_ERROR(check_declared_shape(quoted_input(input.name()), *dtype, shape, limits));
     const auto count = element_count(shape);
     if (!count) return invalid_argument(quoted_input(input.name()) + " has an invalid shape " + shape_to_string(shape));
     auto bytes = raw ? decode_raw(request, i, *dtype, shape, *count) : decode_typed(input, *dtype, shape, *count);

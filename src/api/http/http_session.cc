@@ -8,7 +8,6 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -91,26 +90,6 @@ bool is_safe_header_text(std::string_view text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
-// An error answer with a status of its own (408, 414, 415, 431, ...), which the
-// Status table does not distinguish; the body has the usual {"error": ...} shape.
-HttpResponse error_with_status(int status, const std::string& message) {
-  return HttpResponse::json(status, "{\"error\": \"" + json_escape(message) + "\"}");
-}
-
-// RFC 9112 6.1: a request whose Transfer-Encoding does not end in chunked cannot be
-// framed; anything but plain "chunked" is refused here (Beast would read such a body
-// as empty and take it for the next request).
-bool is_plain_chunked(std::string_view value) {
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  return iequals(value, "chunked");
-}
-
-// Chunks under this size count toward HttpServerOptions::max_small_chunks.
-constexpr uint64_t kSmallChunkBytes = 1024;
-// Each read of the connection asks for at most this much.
-constexpr std::size_t kReadSize = 64 << 10;
-
 HttpResponse body_too_large(uint64_t limit, std::optional<uint64_t> size) {
   const std::string what = size ? "request body of " + std::to_string(*size) + " bytes"
                                 : std::string("chunked request body");
@@ -184,68 +163,6 @@ void Session::start() {
     } else {
       self->read_header();
     }
-  });
-}
-
-// ---- TLS ----------------------------------------------------------------------------
-
-void Session::start_tls() {
-  phase_ = Phase::kHandshake;
-  stream_.expires_at(header_deadline_);  // the handshake counts toward the first header
-  stream_.tcp().async_read_some(buffer_.prepare(kReadSize),
-                                [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                                  self->on_tls_first_bytes(ec, n);
-                                });
-}
-
-void Session::on_tls_first_bytes(beast::error_code ec, std::size_t bytes) {
-  if (phase_ == Phase::kClosed) return;
-  if (ec) {
-    close();
-    return;
-  }
-  buffer_.commit(bytes);
-  // Every TLS connection opens with a handshake record (content type 22).
-  if (static_cast<const unsigned char*>(buffer_.data().data())[0] != 0x16) {
-    refuse_plain_http();
-    return;
-  }
-  stream_.tls().async_handshake(net::ssl::stream_base::server, buffer_.data(),
-                                [self = shared_from_this()](beast::error_code handshake_ec, std::size_t used) {
-                                  self->on_handshake(handshake_ec, used);
-                                });
-}
-
-void Session::on_handshake(beast::error_code ec, std::size_t bytes_used) {
-  if (phase_ == Phase::kClosed) return;
-  if (ec) {
-    // Scanners, old protocol versions, clients without a required certificate: common
-    // and harmless, so not worth more than a debug line.
-    spdlog::debug("TLS handshake with {} failed: {}", remote_, ec.message());
-    close();
-    return;
-  }
-  buffer_.consume(bytes_used);
-  tls_identity_ = peer_identity(stream_.tls().native_handle());
-  read_header();
-}
-
-// Plain HTTP on the TLS port: a readable answer instead of a reset or binary alert.
-void Session::refuse_plain_http() {
-  static const std::string kAnswer = [] {
-    const std::string body = "{\"error\": \"this port speaks HTTPS; plain HTTP was sent to it\"}";
-    return "HTTP/1.1 400 Bad Request\r\nServer: quiver\r\nContent-Type: application/json\r\nConnection: close\r\n"
-           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  }();
-  phase_ = Phase::kWriting;
-  unread_input_ = true;
-  stream_.expires_after(context_->options.idle_timeout);
-  net::async_write(stream_.tcp(), net::buffer(kAnswer), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    if (ec || self->phase_ == Phase::kClosed) {
-      self->close();
-      return;
-    }
-    self->linger_then_close();
   });
 }
 
@@ -355,54 +272,6 @@ void Session::on_header(beast::error_code ec) {
     return;
   }
   route_request();
-}
-
-std::optional<HttpResponse> Session::check_header_limits() const {
-  const HttpServerOptions& options = context_->options;
-  const auto& header = header_parser_->get();
-  if (header.target().size() > options.max_url_bytes) {
-    return error_with_status(414, "the request target has " + std::to_string(header.target().size()) +
-                                      " bytes, more than the limit of " + std::to_string(options.max_url_bytes));
-  }
-  size_t fields = 0;
-  for (auto it = header.begin(); it != header.end(); ++it) ++fields;
-  if (fields > options.max_header_fields) {
-    return error_with_status(431, "the request has " + std::to_string(fields) + " header fields, more than the limit of " +
-                                      std::to_string(options.max_header_fields));
-  }
-  if (header.count(bhttp::field::transfer_encoding) > 0) {
-    std::string value;
-    const auto [first, last] = header.equal_range(bhttp::field::transfer_encoding);
-    for (auto it = first; it != last; ++it) {
-      if (!value.empty()) value += ", ";
-      value += it->value();
-    }
-    if (!is_plain_chunked(value)) {
-      return error_with_status(400, "Transfer-Encoding '" + value + "' is not supported; only 'chunked' is");
-    }
-  }
-  return std::nullopt;
-}
-
-// Beast's own stream timeout closes the socket, which leaves no way to answer; the
-// header and body deadlines use this timer instead: it cancels the pending read, and
-// the read's handler sees read_timed_out_ and answers 408.
-void Session::arm_read_timer(std::chrono::steady_clock::time_point deadline) {
-  read_timed_out_ = false;
-  const uint64_t generation = ++read_timer_generation_;
-  read_timer_.expires_at(deadline);
-  read_timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
-    // A stale expiry (its read already completed) must not touch a later operation.
-    if (ec || generation != self->read_timer_generation_ || self->phase_ == Phase::kClosed) return;
-    self->read_timed_out_ = true;
-    beast::error_code ignored;
-    self->stream_.socket().cancel(ignored);
-  });
-}
-
-void Session::disarm_read_timer() {
-  ++read_timer_generation_;
-  read_timer_.cancel();
 }
 
 void Session::on_header_error(beast::error_code ec) {

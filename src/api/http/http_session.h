@@ -44,6 +44,15 @@ namespace quiver::http::detail {
 
 class Session;
 
+// Each read of the connection asks for at most this much.
+inline constexpr std::size_t kReadSize = 64 << 10;
+// Chunks under this size count toward HttpServerOptions::max_small_chunks.
+inline constexpr uint64_t kSmallChunkBytes = 1024;
+
+// An error answer with a status of its own (408, 414, 415, 431, ...), which the Status
+// table does not distinguish; the body has the usual {"error": ...} shape.
+HttpResponse error_with_status(int status, const std::string& message);
+
 // What all connections of one server share. Outlives the server object when a
 // connection does (a handler still holding a Responder).
 struct ServerContext {

@@ -305,7 +305,7 @@ Status parse_tensor(element e, size_t position, std::string_view kind, const Ten
 
   if (obj["shape"].get(field)) return ctx.error("has no 'shape'");
   QUIVER_ASSIGN_OR_RETURN(Shape shape, parse_shape(field, ctx, limits));
-  QUIVER_RETURN_IF_ERROR(check_declared_shape(name, *dtype, shape, limits));
+  QUIVER_RETURN_IF_ERROR(check_declared_shape(fmt::format("{} {}", kind, ctx.label), *dtype, shape, limits));
   const auto count = element_count(shape);  // cannot overflow: checked above
   if (!count) return ctx.error(fmt::format("shape {} has too many elements", shape_to_string(shape)));
 

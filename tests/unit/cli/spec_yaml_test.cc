@@ -113,6 +113,11 @@ TEST(YamlToJsonTest, RefusesAliasBombs) {
   EXPECT_EQ(converted.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(converted.status().message().find("expands to more than 100000 values"), std::string::npos)
       << converted.status().message();
+  // An alias inside its own anchor is a cycle (found by fuzz_spec_yaml: a stack overflow).
+  auto cycle = yaml_to_json("model: iris\na0: &a0 [x, *a0]\n", "spec.yaml");
+  ASSERT_FALSE(cycle.is_ok());
+  EXPECT_NE(cycle.status().message().find("nests deeper than 64 levels"), std::string::npos)
+      << cycle.status().message();
   // Ordinary use of anchors still works.
   EXPECT_EQ(must_convert("base: &b {instances: 2}\nversions: [*b, *b]\n")["versions"][1]["instances"], 2);
 }

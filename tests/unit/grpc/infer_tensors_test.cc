@@ -182,7 +182,38 @@ TEST(DecodeInputs, BadDatatypeAndShapeAreNamed) {
   add_input(neg, "x", "FP32", {-1, 4});
   decoded = decode_inputs(neg);
   ASSERT_FALSE(decoded.is_ok());
-  EXPECT_EQ(decoded.status().message(), "input 'x' has an invalid shape [-1, 4]");
+  EXPECT_EQ(decoded.status().message(), "input 'x' has dimension 0 = -1; dimensions must not be negative");
+}
+
+TEST(DecodeInputs, LimitsOnInputsDimensionsAndBytesComeFirst) {
+  TensorLimits limits;
+  limits.max_tensors = 2;
+  limits.max_dims = 3;
+  limits.max_tensor_bytes = 64;
+  ModelInferRequest many;
+  for (const char* name : {"a", "b", "c"}) add_input(many, name, "FP32", {1});
+  auto decoded = decode_inputs(many, limits);
+  ASSERT_FALSE(decoded.is_ok());
+  EXPECT_NE(decoded.status().message().find("at most 2"), std::string::npos) << decoded.status().message();
+
+  ModelInferRequest deep;
+  add_input(deep, "x", "FP32", {1, 1, 1, 1});
+  decoded = decode_inputs(deep, limits);
+  ASSERT_FALSE(decoded.is_ok());
+  EXPECT_NE(decoded.status().message().find("at most 3"), std::string::npos) << decoded.status().message();
+
+  ModelInferRequest big;
+  add_input(big, "x", "FP32", {17});  // 68 bytes declared, no values sent
+  decoded = decode_inputs(big, limits);
+  ASSERT_FALSE(decoded.is_ok());
+  EXPECT_NE(decoded.status().message().find("limit of 64 bytes"), std::string::npos) << decoded.status().message();
+
+  ModelInferRequest wraps;  // 2^62 x 4 bytes: 2^64, which wraps to 0 in 64 bits
+  add_input(wraps, "x", "FP32", {int64_t{1} << 62});
+  wraps.add_raw_input_contents("");
+  decoded = decode_inputs(wraps);
+  ASSERT_FALSE(decoded.is_ok());
+  EXPECT_EQ(decoded.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(EncodeOutputs, RawByDefaultTypedWhenAskedRawForFp16) {
