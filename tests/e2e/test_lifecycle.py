@@ -119,7 +119,7 @@ def test_error_spike_ejects_and_probes_readmit(server, example_models, tmp_path)
     server.deploy("iris", {"versions": [{"version": 1}, {"version": 2}],
                            "traffic": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}],
                            "health": {"probe_interval_ms": 100, "failure_threshold": 3, "max_error_rate": 0.5,
-                                      "min_requests": 10, "window_ms": 1500}})
+                                      "min_requests": 10, "window_ms": 3000}})
     big = [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [900, 900, 900, 900]}]
     for _ in range(20):
         r = server.infer("iris", big, version=1)
@@ -132,8 +132,9 @@ def test_error_spike_ejects_and_probes_readmit(server, example_models, tmp_path)
         time.sleep(0.05)
     assert st[1]["ejected"] and "error rate" in st[1]["ejected_reason"]
     # Ejected: all routed traffic goes to the healthy version; pinned still reaches v1.
-    counts = collections.Counter(server.infer("iris", X).headers["x-quiver-model-version"] for _ in range(60))
-    assert counts == {"2": 60}
+    # (The window is long enough that a busy machine finishes these before re-admission.)
+    counts = collections.Counter(server.infer("iris", X).headers["x-quiver-model-version"] for _ in range(30))
+    assert counts == {"2": 30}
     assert server.infer("iris", X, version=1).status_code == 200
     # Probes pass, and after one window the version is re-admitted.
     deadline = time.time() + 8

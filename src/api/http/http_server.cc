@@ -45,11 +45,14 @@ void run_io_thread(net::io_context& io_context) {
 // A connection over max_connections: answered 503 at once, without reading its
 // request or creating a session, then closed after a short linger so the client
 // reads the answer rather than a reset. Costs one socket for at most kRefuseLinger.
+// On a TLS listener it is closed without an answer: plain text would be unreadable
+// there, and a handshake would cost what the limit protects.
 class RefusedConnection : public std::enable_shared_from_this<RefusedConnection> {
  public:
   explicit RefusedConnection(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
 
-  void start(uint32_t limit) {
+  void start(uint32_t limit, bool answer) {
+    if (!answer) return close();
     const std::string body = "{\"error\": \"the server has " + std::to_string(limit) +
                              " open connections, its limit; retry later\"}";
     response_ = "HTTP/1.1 503 Service Unavailable\r\nServer: quiver\r\nContent-Type: application/json\r\n"
@@ -213,7 +216,8 @@ void HttpServer::Impl::on_accept(boost::system::error_code ec, tcp::socket socke
   if (session) {
     session->start();
   } else if (over_limit) {
-    std::make_shared<RefusedConnection>(std::move(socket))->start(context->options.max_connections);
+    std::make_shared<RefusedConnection>(std::move(socket))
+        ->start(context->options.max_connections, /*answer=*/context->options.tls == nullptr);
   }
   accept_next();
 }

@@ -30,8 +30,9 @@ struct HttpRequest {
   std::map<std::string, std::string> path_params;   // from {name} segments, decoded
   std::shared_ptr<const std::string> body;          // whole body; never null
   std::string remote;                               // peer, e.g. "127.0.0.1:53422"
-  // The subject of the TLS client certificate, when TLS client authentication verified
-  // one (set by the TLS layer); "" otherwise. Recorded in the audit log.
+  // The TLS client certificate's subject common name (CN; the whole subject in RFC 2253
+  // form when it has no CN), when TLS client authentication verified one (set by the
+  // connection, api/http/tls_context.h); "" otherwise. Recorded in the audit log.
   std::string tls_client_identity;
   // Set by the request guard (api/http/authz.h) before the handler runs:
   std::string request_id;                // x-request-id, or one the server made up
