@@ -1,5 +1,6 @@
 """Black-box fixtures: start the real `quiver` binary on port 0 and talk to it with
 real HTTP clients. Example models come from scripts/make_example_models.py."""
+import importlib
 import json
 import os
 import pathlib
@@ -156,3 +157,16 @@ def find_model(manifest, name, version_tag, framework):
         if m["name"] == name and str(m["version_tag"]) == str(version_tag) and m["framework"] == framework:
             return m
     raise KeyError((name, version_tag, framework))
+
+
+@pytest.fixture(scope="session")
+def pb(tmp_path_factory):
+    """The protocol's gRPC message classes, generated from our .proto by protoc."""
+    out = tmp_path_factory.mktemp("pb")
+    subprocess.run(["protoc", f"--proto_path={ROOT / 'proto'}", f"--python_out={out}", "grpc_predict_v2.proto"],
+                   check=True)
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module("grpc_predict_v2_pb2")
+    finally:
+        sys.path.remove(str(out))

@@ -489,16 +489,6 @@ def test_compressed_upload_is_refused(srv):
 
 # ---- 8. gRPC ---------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pb_attacks")
-    subprocess.run(["protoc", f"--proto_path={ROOT / 'proto'}", f"--python_out={out}", "grpc_predict_v2.proto"],
-                   check=True)
-    sys.path.insert(0, str(out))
-    try:
-        return importlib.import_module("grpc_predict_v2_pb2")
-    finally:
-        sys.path.remove(str(out))
 
 
 @pytest.fixture(scope="module")

@@ -331,16 +331,6 @@ def test_public_inference_server_with_a_token_only_model(auth_factory, example_m
     assert server.raw("POST", path, infer, json={"inputs": INPUTS}).status_code == 200
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pb_auth")
-    subprocess.run(["protoc", f"--proto_path={ROOT / 'proto'}", f"--python_out={out}", "grpc_predict_v2.proto"],
-                   check=True)
-    sys.path.insert(0, str(out))
-    try:
-        return importlib.import_module("grpc_predict_v2_pb2")
-    finally:
-        sys.path.remove(str(out))
 
 
 def test_grpc_with_and_without_the_bearer_token(auth_factory, example_models, pb):

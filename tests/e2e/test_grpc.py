@@ -24,17 +24,6 @@ METHODS = {
 }
 
 
-@pytest.fixture(scope="session")
-def pb(tmp_path_factory):
-    """The protocol's message classes, generated from our .proto by protoc."""
-    out = tmp_path_factory.mktemp("pb")
-    subprocess.run(["protoc", f"--proto_path={ROOT / 'proto'}", f"--python_out={out}", "grpc_predict_v2.proto"],
-                   check=True)
-    sys.path.insert(0, str(out))
-    try:
-        return importlib.import_module("grpc_predict_v2_pb2")
-    finally:
-        sys.path.remove(str(out))
 
 
 class GrpcServer(Server):

@@ -12,7 +12,7 @@ import requests
 import torch
 
 from conftest import ROOT, find_model
-from test_grpc import GrpcServer, pb, raw_output, raw_request  # noqa: F401 (pb is a fixture)
+from test_grpc import GrpcServer, raw_output, raw_request
 
 LABELS = ["setosa", "versicolor", "virginica"]
 META = {"labels": ",".join(LABELS)}

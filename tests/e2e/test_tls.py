@@ -290,16 +290,6 @@ def test_sighup_reloads_the_certificate_without_dropping_connections(tmp_path, p
 
 # ---- gRPC over TLS ----------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    out = tmp_path_factory.mktemp("pb_tls")
-    subprocess.run(["protoc", f"--proto_path={ROOT / 'proto'}", f"--python_out={out}", "grpc_predict_v2.proto"],
-                   check=True)
-    sys.path.insert(0, str(out))
-    try:
-        return importlib.import_module("grpc_predict_v2_pb2")
-    finally:
-        sys.path.remove(str(out))
 
 
 def grpc_live(server, pb, credentials):
