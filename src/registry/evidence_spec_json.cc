@@ -407,7 +407,9 @@ void write_evidence_sections(const DeploymentSpec& spec, ordered_json& out) {
     j["discount"] = number_json(b.discount);
     j["warmup_per_arm"] = b.warmup_per_arm;
     j["min_share"] = number_json(b.min_share);
-    if (b.policy == "epsilon_greedy") j["epsilon"] = number_json(b.epsilon);
+    // Written whenever it was given a non-default value, whatever the policy, so that
+    // reading back what was written gives the same spec.
+    if (b.policy == "epsilon_greedy" || b.epsilon != BanditSpec{}.epsilon) j["epsilon"] = number_json(b.epsilon);
     j["tick"] = format_duration_ms(b.tick_ms);
     out["bandit"] = std::move(j);
   }
