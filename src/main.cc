@@ -7,14 +7,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "api/http/quiver_server.h"
+#include "server/quiver_server.h"
 #include "backends/backend.h"
 #include "backends/process/worker.h"
 #include "cli/client_commands.h"
 
 namespace {
 
-int serve(const quiver::http::ServeOptions& options) {
+int serve(const quiver::api::ServeOptions& options) {
   // Logs go to stderr: stdout carries only the line with the chosen ports.
   spdlog::set_default_logger(spdlog::stderr_color_mt("quiver"));
   // Block the signals in every thread; the main thread waits for them below:
@@ -26,7 +26,7 @@ int serve(const quiver::http::ServeOptions& options) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto server = quiver::http::QuiverServer::start(options);
+  auto server = quiver::server::QuiverServer::start(options);
   if (!server.is_ok()) {
     std::fprintf(stderr, "error: %s\n", server.status().message().c_str());
     return 1;
@@ -54,7 +54,7 @@ int serve(const quiver::http::ServeOptions& options) {
 }
 
 // The limits of docs/security.md ("Limits"); every one has a safe default.
-void add_limit_options(CLI::App& cmd, quiver::http::ServeOptions& o) {
+void add_limit_options(CLI::App& cmd, quiver::api::ServeOptions& o) {
   cmd.add_option("--max-upload-bytes", o.max_upload_bytes, "Largest streamed upload, e.g. POST /v1/blobs (413)")
       ->capture_default_str();
   cmd.add_option("--max-header-bytes", o.max_header_bytes, "Request line and header fields together (431)")
@@ -89,7 +89,7 @@ void add_limit_options(CLI::App& cmd, quiver::http::ServeOptions& o) {
 
 // TLS and the management listener (docs/security.md, "TLS"). `client_auth` is read
 // after parsing: unset, it follows --tls-client-ca (require with one, none without).
-void add_tls_options(CLI::App& cmd, quiver::http::ServeOptions& o, std::string& cert, std::string& key,
+void add_tls_options(CLI::App& cmd, quiver::api::ServeOptions& o, std::string& cert, std::string& key,
                      std::string& client_ca, std::string& client_auth) {
   cmd.add_option("--tls-cert", cert, "PEM certificate chain: serve HTTP and gRPC over TLS (reloaded on SIGHUP)");
   cmd.add_option("--tls-key", key, "PEM private key of --tls-cert");
@@ -109,7 +109,7 @@ void add_tls_options(CLI::App& cmd, quiver::http::ServeOptions& o, std::string& 
 }
 
 // Tokens and roles (docs/security.md, "Tokens and roles").
-void add_auth_options(CLI::App& cmd, quiver::http::ServeOptions& o) {
+void add_auth_options(CLI::App& cmd, quiver::api::ServeOptions& o) {
   cmd.add_flag("--auth", o.auth,
                "Require a token (Authorization: Bearer qv_...) for every call but health; the first start writes "
                "an admin token to <data-dir>/admin.token");
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Quiver: a model server that keeps every version and moves traffic between them"};
   app.require_subcommand(1);
 
-  quiver::http::ServeOptions options;
+  quiver::api::ServeOptions options;
   std::string data_dir = options.data_dir.string();
   auto* serve_cmd = app.add_subcommand("serve", "Run the server");
   serve_cmd->add_option("--host", options.host,
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
     options.tls.key_file = tls_key;
     options.tls.client_ca_file = tls_client_ca;
     if (tls_client_auth.empty()) tls_client_auth = tls_client_ca.empty() ? "none" : "require";
-    options.tls.client_auth = quiver::http::parse_client_auth(tls_client_auth).value();
+    options.tls.client_auth = quiver::api::parse_client_auth(tls_client_auth).value();
     exit_code = serve(options);
   });
 

@@ -9,7 +9,7 @@
 
 #include "api/grpc/infer_tensors.h"
 #include "api/http/oip_codec.h"
-#include "api/http/status_mapping.h"
+#include "api/common/status_mapping.h"
 #include "backends/backend.h"
 #include "serving/servable.h"
 
@@ -68,8 +68,8 @@ std::optional<std::chrono::steady_clock::time_point> steady_deadline(std::chrono
   return std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
 }
 
-std::vector<http::RequestedOutput> requested_outputs(const inference::ModelInferRequest& req) {
-  std::vector<http::RequestedOutput> out;
+std::vector<api::RequestedOutput> requested_outputs(const inference::ModelInferRequest& req) {
+  std::vector<api::RequestedOutput> out;
   for (const auto& o : req.outputs()) out.push_back({o.name(), false});
   return out;
 }
@@ -78,7 +78,7 @@ std::vector<http::RequestedOutput> requested_outputs(const inference::ModelInfer
 
 grpc::Status to_grpc_status(const Status& status) {
   if (status.is_ok()) return grpc::Status::OK;
-  return {static_cast<grpc::StatusCode>(http::grpc_code_for(status.code())), status.message()};
+  return {static_cast<grpc::StatusCode>(api::grpc_code_for(status.code())), status.message()};
 }
 
 grpc::Status GrpcInferenceService::authorize(grpc::CallbackServerContext* ctx, auth::Permission permission,
@@ -185,7 +185,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerC
     if (version > 0) ctx->AddInitialMetadata(kVersionMetadataKey, std::to_string(version));
     if (!r.is_ok()) return reactor->Finish(to_grpc_status(r.status()));
     auto outputs = std::move(r->outputs);
-    if (Status st = http::select_outputs(requested_outputs(*req), outputs); !st.is_ok())
+    if (Status st = api::select_outputs(requested_outputs(*req), outputs); !st.is_ok())
       return reactor->Finish(to_grpc_status(st));
     resp->set_model_name(req->model_name());
     resp->set_model_version(std::to_string(version));

@@ -24,11 +24,11 @@ std::string listen_address(const std::string& host, uint16_t port) {
 // How often gRPC looks at the TLS files for a new certificate (its minimum).
 constexpr unsigned kCertificateRefreshSeconds = 1;
 
-grpc_ssl_client_certificate_request_type request_type(http::ClientAuth mode) {
+grpc_ssl_client_certificate_request_type request_type(api::ClientAuth mode) {
   switch (mode) {
-    case http::ClientAuth::kNone: return GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
-    case http::ClientAuth::kOptional: return GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
-    case http::ClientAuth::kRequire: return GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    case api::ClientAuth::kNone: return GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+    case api::ClientAuth::kOptional: return GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+    case api::ClientAuth::kRequire: return GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
 }

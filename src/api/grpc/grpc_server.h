@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "api/http/tls_context.h"
+#include "api/common/tls_context.h"
 #include "core/status.h"
 #include "core/tensor.h"
 
@@ -44,7 +44,7 @@ struct GrpcServerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;                   // with client_auth optional or require
-  http::ClientAuth tls_client_auth = http::ClientAuth::kNone;
+  api::ClientAuth tls_client_auth = api::ClientAuth::kNone;
 };
 
 class GrpcServer {

@@ -23,9 +23,11 @@
 #include "api/http/request_guard.h"
 #include "core/status.h"
 
+namespace quiver::api { class TlsContextProvider; }
+
 namespace quiver::http {
 
-class TlsContextProvider;
+using api::TlsContextProvider;
 
 // Every limit answers with its own status and a JSON error naming the limit; those
 // that leave unread input close the connection after the answer. docs/security.md

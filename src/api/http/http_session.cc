@@ -13,7 +13,7 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
-#include "api/http/tls_context.h"
+#include "api/common/tls_context.h"
 
 namespace quiver::http::detail {
 namespace net = boost::asio;

@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/http/http_session.h"
-#include "api/http/tls_context.h"
+#include "api/common/tls_context.h"
 
 namespace quiver::http::detail {
 namespace net = boost::asio;
@@ -49,7 +49,7 @@ void Session::on_handshake(beast::error_code ec, std::size_t bytes_used) {
     return;
   }
   buffer_.consume(bytes_used);
-  tls_identity_ = peer_identity(stream_.tls().native_handle());
+  tls_identity_ = api::peer_identity(stream_.tls().native_handle());
   read_header();
 }
 

@@ -1,6 +1,6 @@
 #include "api/http/http_types.h"
 
-#include "api/http/status_mapping.h"
+#include "api/common/status_mapping.h"
 
 namespace quiver::http {
 namespace {
@@ -62,7 +62,7 @@ HttpResponse HttpResponse::error(const Status& status) {
   std::string body = "{\"error\": \"";
   body += json_escape(status.message());
   body += "\"}";
-  return json(http_status_for(status.code()), std::move(body));
+  return json(api::http_status_for(status.code()), std::move(body));
 }
 
 std::string json_escape(std::string_view text) {

@@ -29,16 +29,16 @@
 #include <string_view>
 #include <vector>
 
+#include "api/common/output_selection.h"
 #include "core/params.h"
 #include "core/status.h"
 #include "core/tensor.h"
 
 namespace quiver::http {
 
-struct RequestedOutput {
-  std::string name;
-  bool binary = false;  // "parameters": {"binary_data": true}
-};
+// Shared with the gRPC frontend (api/common).
+using api::RequestedOutput;
+using api::select_outputs;
 
 struct InferRequestData {
   std::string id;  // echoed back; "" when absent
@@ -77,11 +77,6 @@ using EncodedRequest = EncodedBody;
 EncodedResponse encode_infer_response(std::string_view model, std::string_view version, std::string_view id,
                                       const std::vector<Tensor>& outputs,
                                       const std::vector<RequestedOutput>& requested, bool binary_output_all);
-
-// Keeps the requested outputs, in the requested order (a repeated name once). With
-// no request, leaves `outputs` as they are. Unknown name: InvalidArgument
-// "unknown output 'x'; the model has 'a', 'b'".
-Status select_outputs(const std::vector<RequestedOutput>& requested, std::vector<Tensor>& outputs);
 
 // ---- Client side: the CLI, benchmarks and tests speak the same protocol. ----
 

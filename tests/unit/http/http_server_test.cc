@@ -23,7 +23,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "api/http/status_mapping.h"
+#include "api/common/status_mapping.h"
 #include "unit/http/http_test_client.h"
 
 namespace quiver::http {
@@ -75,8 +75,8 @@ TEST(StatusMapping, HttpAndGrpcCodesFollowTheTable) {
       {StatusCode::kInsufficientStorage, 507, 8},
   };
   for (const Row& row : rows) {
-    EXPECT_EQ(http_status_for(row.code), row.http) << status_code_name(row.code);
-    EXPECT_EQ(grpc_code_for(row.code), row.grpc) << status_code_name(row.code);
+    EXPECT_EQ(api::http_status_for(row.code), row.http) << status_code_name(row.code);
+    EXPECT_EQ(api::grpc_code_for(row.code), row.grpc) << status_code_name(row.code);
   }
 }
 

@@ -11,7 +11,7 @@
 #include "routing/shadow_compare.h"
 #include "rollout/signals.h"
 
-namespace quiver::http {
+namespace quiver::server {
 
 class RolloutSignals final : public rollout::SignalSource {
  public:
@@ -31,4 +31,4 @@ class RolloutSignals final : public rollout::SignalSource {
   FeedbackReader feedback_;
 };
 
-}  // namespace quiver::http
+}  // namespace quiver::server

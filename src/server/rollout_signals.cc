@@ -1,8 +1,8 @@
-#include "api/http/rollout_signals.h"
+#include "server/rollout_signals.h"
 
 #include "serving/servable.h"
 
-namespace quiver::http {
+namespace quiver::server {
 
 rollout::VersionCounters RolloutSignals::read(const std::string& model, int64_t version, int64_t shadow_of) const {
   rollout::VersionCounters c;
@@ -38,4 +38,4 @@ int64_t RolloutSignals::serving_revision(const std::string& model) const {
   return entry && entry->route ? entry->route->revision() : 0;
 }
 
-}  // namespace quiver::http
+}  // namespace quiver::server

@@ -1,4 +1,4 @@
-#include "api/http/tls_context.h"
+#include "api/common/tls_context.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -13,7 +13,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <spdlog/spdlog.h>
 
-namespace quiver::http {
+namespace quiver::api {
 namespace fs = std::filesystem;
 namespace ssl = boost::asio::ssl;
 
@@ -302,4 +302,4 @@ std::string peer_identity(void* ssl_handle) {
   return identity;
 }
 
-}  // namespace quiver::http
+}  // namespace quiver::api

@@ -1,19 +1,15 @@
-// QuiverServer: assembles one serving process from its modules (blob store,
-// registry, lifecycle manager, route snapshot, HTTP and gRPC frontends) and owns them
-// in the order they must stop: gRPC and HTTP first (no new requests; in-flight ones
-// finish), then the lifecycle manager (drains and unloads servables), then the
-// registry and store.
+// ServeOptions: everything `quiver serve` is told, in one plain struct. Both
+// frontends and the server assembly read it, so it lives below all three.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
-#include <memory>
 #include <string>
 
-#include "api/http/tls_context.h"
-#include "core/status.h"
+#include "api/common/tls_context.h"
 #include "core/tensor.h"
 
-namespace quiver::http {
+namespace quiver::api {
 
 struct ServeOptions {
   // Loopback unless told otherwise; any other address needs auth or insecure_no_auth.
@@ -61,24 +57,4 @@ struct ServeOptions {
   bool require_signature = false;          // --require-signature: every new version must be signed
 };
 
-class QuiverServer {
- public:
-  static Result<std::unique_ptr<QuiverServer>> start(const ServeOptions& options);
-  ~QuiverServer();
-  uint16_t http_port() const;
-  uint16_t grpc_port() const;
-  // The management listener's port; 0 when there is none.
-  uint16_t management_port() const;
-  // Re-reads the TLS certificate, key and client CA (SIGHUP). New connections use
-  // them; open ones keep theirs. An error keeps the previous ones. OK without TLS.
-  Status reload_tls();
-  // Stops accepting, drains in-flight requests and unloads models. Idempotent.
-  void stop();
-
- private:
-  struct Parts;
-  explicit QuiverServer(std::unique_ptr<Parts> parts);
-  std::unique_ptr<Parts> parts_;
-};
-
-}  // namespace quiver::http
+}  // namespace quiver::api

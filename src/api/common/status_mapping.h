@@ -7,7 +7,7 @@
 
 #include "core/status.h"
 
-namespace quiver::http {
+namespace quiver::api {
 
 // HTTP status for a code, e.g. kNotFound -> 404, kPayloadTooLarge -> 413.
 int http_status_for(StatusCode code);
@@ -16,4 +16,4 @@ int http_status_for(StatusCode code);
 // kPayloadTooLarge has no gRPC counterpart and maps to RESOURCE_EXHAUSTED (8).
 int grpc_code_for(StatusCode code);
 
-}  // namespace quiver::http
+}  // namespace quiver::api

@@ -1,4 +1,4 @@
-#include "api/http/auth_setup.h"
+#include "server/auth_setup.h"
 
 #include <spdlog/spdlog.h>
 
@@ -8,7 +8,7 @@
 #include "api/http/http_server.h"
 #include "auth/bootstrap.h"
 
-namespace quiver::http {
+namespace quiver::server {
 
 void AuthParts::stop() {
   if (access_log) access_log->stop();
@@ -50,9 +50,9 @@ Result<std::unique_ptr<AuthParts>> start_auth(const ServeOptions& o, registry::R
   return parts;
 }
 
-void install_auth(HttpServer& server, registry::Registry& registry, AuthParts& parts) {
-  server.set_request_guard(make_request_guard(*parts.authorizer, parts.access_log.get()));
-  register_auth_routes(server, registry, *parts.keys);
+void install_auth(http::HttpServer& server, registry::Registry& registry, AuthParts& parts) {
+  server.set_request_guard(http::make_request_guard(*parts.authorizer, parts.access_log.get()));
+  http::register_auth_routes(server, registry, *parts.keys);
 }
 
-}  // namespace quiver::http
+}  // namespace quiver::server

@@ -24,7 +24,7 @@
 
 namespace boost::asio::ssl { class context; }
 
-namespace quiver::http {
+namespace quiver::api {
 
 enum class ClientAuth { kNone, kOptional, kRequire };
 
@@ -87,4 +87,4 @@ class TlsContextProvider {
 // `ssl` is an OpenSSL SSL*.
 std::string peer_identity(void* ssl);
 
-}  // namespace quiver::http
+}  // namespace quiver::api

@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "api/http/quiver_server.h"
+#include "server/quiver_server.h"
 #include "auth/access_log.h"
 #include "auth/authorizer.h"
 #include "auth/key_store.h"
@@ -17,9 +17,9 @@
 #include "registry/registry.h"
 #include "routing/route_table.h"
 
-namespace quiver::http {
+namespace quiver::http { class HttpServer; }
 
-class HttpServer;
+namespace quiver::server {
 
 struct AuthParts {
   std::unique_ptr<auth::KeyStore> keys;
@@ -36,6 +36,6 @@ Result<std::unique_ptr<AuthParts>> start_auth(const ServeOptions& options, regis
                                               metrics::MetricsRegistry& metrics);
 
 // Installs the request guard and registers the token and audit-verify routes.
-void install_auth(HttpServer& server, registry::Registry& registry, AuthParts& parts);
+void install_auth(http::HttpServer& server, registry::Registry& registry, AuthParts& parts);
 
-}  // namespace quiver::http
+}  // namespace quiver::server

@@ -1,13 +1,13 @@
 // TLS options: which combinations start, and the errors for the ones that do not.
 // Handshakes, mutual TLS and reload run against the real binary in tests/e2e/test_tls.py.
-#include "api/http/tls_context.h"
+#include "api/common/tls_context.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-namespace quiver::http {
+namespace quiver::api {
 namespace {
 
 TlsOptions with(std::string cert, std::string key, std::string ca = "", ClientAuth mode = ClientAuth::kNone) {
@@ -57,4 +57,4 @@ TEST(TlsContextProvider, UnreadableOrWrongFilesAreNamed) {
 }
 
 }  // namespace
-}  // namespace quiver::http
+}  // namespace quiver::api

@@ -22,7 +22,7 @@
 #include "serving/servable.h"
 #include "store/blob_store.h"
 
-namespace quiver::http {
+namespace quiver::server {
 
 class VersionRunner {
  public:
@@ -56,4 +56,4 @@ class VersionRunner {
   std::map<std::pair<std::string, int64_t>, std::shared_ptr<serving::Servable>> loaded_;
 };
 
-}  // namespace quiver::http
+}  // namespace quiver::server

@@ -1,10 +1,10 @@
-#include "api/http/version_runner.h"
+#include "server/version_runner.h"
 
 #include <spdlog/spdlog.h>
 
 #include "lifecycle/servable_config.h"
 
-namespace quiver::http {
+namespace quiver::server {
 namespace {
 
 void name_inputs(std::vector<Tensor>& inputs, const ModelSignature& signature) {
@@ -92,4 +92,4 @@ void VersionRunner::stop() {
   for (auto& [key, servable] : all) servable->stop();
 }
 
-}  // namespace quiver::http
+}  // namespace quiver::server

@@ -1,4 +1,4 @@
-#include "api/http/quiver_server.h"
+#include "server/quiver_server.h"
 
 #include <spdlog/spdlog.h>
 
@@ -8,15 +8,19 @@
 
 #include "api/grpc/grpc_server.h"
 #include "api/http/api_context.h"
-#include "api/http/auth_setup.h"
+#include "server/auth_setup.h"
 #include "auth/bootstrap.h"
 #include "api/http/http_server.h"
 #include "api/http/oip_codec.h"
-#include "api/http/rollout_signals.h"
-#include "api/http/version_runner.h"
+#include "server/rollout_signals.h"
+#include "server/version_runner.h"
 #include "backends/backend.h"
 
-namespace quiver::http {
+namespace quiver::server {
+
+// The assembly wires the HTTP frontend's parts by their own names.
+using namespace quiver::http;
+using api::TlsContextProvider;
 
 struct QuiverServer::Parts {
   SystemClock clock;
@@ -273,4 +277,4 @@ void QuiverServer::stop() {
   parts_.reset();
 }
 
-}  // namespace quiver::http
+}  // namespace quiver::server

@@ -1,6 +1,6 @@
-#include "api/http/status_mapping.h"
+#include "api/common/status_mapping.h"
 
-namespace quiver::http {
+namespace quiver::api {
 namespace {
 
 struct CodeMapping {
@@ -36,4 +36,4 @@ int http_status_for(StatusCode code) { return mapping_for(code).http_status; }
 
 int grpc_code_for(StatusCode code) { return mapping_for(code).grpc_code; }
 
-}  // namespace quiver::http
+}  // namespace quiver::api
