@@ -4,7 +4,8 @@
 Usage: bench/run_benchmarks.py [--build-dir build] [--out docs/benchmarks.md]
                                [--duration 8] [--skip-fastapi]
 
-Section g (deciding by evidence) lives in bench/evidence_benchmark.py. `--only` runs a
+Section g (deciding by evidence) lives in bench/evidence_benchmark.py, section h (the
+floor: nginx and wrk) in bench/floor_benchmark.py. `--only` runs a
 subset of the sections; the report then keeps the other sections of the existing
 --out file as they were and notes the partial rerun under the run's date.
 
@@ -33,10 +34,11 @@ import time
 import requests
 
 import evidence_benchmark
+import floor_benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = "/usr/bin/python3"
-SECTIONS = "abcdefg"
+SECTIONS = "abcdefgh"
 # Runs per configuration where configurations are compared (b, e; g has its own in
 # bench/evidence_benchmark.py): alternated,
 # and the median reported.
@@ -364,6 +366,11 @@ class Suite:
     def deciding_by_evidence(self):
         evidence_benchmark.run(self, sys.modules[__name__])
 
+    # ---- h. the floor: nginx and wrk (bench/floor_benchmark.py) ------------
+
+    def floor(self):
+        floor_benchmark.run(self, sys.modules[__name__])
+
 
 # ---- the report -----------------------------------------------------------
 
@@ -498,7 +505,7 @@ def render(suite, started, finished):
         tput = q["throughput_infer_per_s"] / max(f["throughput_infer_per_s"], 1e-9)
         p99 = ms(q, "p99") / max(ms(f, "p99"), 1e-9)
         add("## c. Versus FastAPI + uvicorn + PyTorch (iris, 32 connections)\n")
-        add("The same TorchScript file behind `bench/fastapi_server.py` (FastAPI with pydantic request models, "
+        add("The same TorchScript file behind `bench/fastapi_server.py` (FastAPI reading the body with `await request.json()`, as users write it, "
             "`torch.jit.load`, `torch.no_grad()`, one uvicorn worker, one torch thread) and behind Quiver, each "
             "driven by `quiver bench` with 32 connections and the same JSON request body, one after the other.\n")
         add("| server | infer/s | p50 ms | p90 ms | p99 ms | errors |")
@@ -583,6 +590,10 @@ def render(suite, started, finished):
     if "g" in r:
         out.extend(evidence_benchmark.render(suite, sys.modules[__name__]))
 
+    # h
+    if "h" in r:
+        out.extend(floor_benchmark.render(suite, sys.modules[__name__]))
+
     add("## The load generator\n")
     add("`quiver bench MODEL [--version V] [--concurrency 1,4,16 | --rate RPS] [--duration 10s] [--warmup 1s] "
         "[--requests N] [--binary] [--batch N] [--input NAME:DTYPE:DIMS]... [--header k:v]... [--json]`. "
@@ -652,7 +663,8 @@ def run_steps(suite, args):
     if "a" in args.only or "b" in args.only:
         steps.append(("raw", suite.raw_forward))
     steps += [("a", suite.served_vs_compute), ("b", suite.overhead), ("c", suite.versus_fastapi),
-              ("e", suite.shadow_cost), ("f", suite.version_switch), ("g", suite.deciding_by_evidence)]
+              ("e", suite.shadow_cost), ("f", suite.version_switch), ("g", suite.deciding_by_evidence),
+              ("h", suite.floor)]
     for key, step in steps:
         if key != "raw" and key not in args.only:
             continue

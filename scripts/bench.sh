@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Builds the server and every benchmark, runs the whole suite and rewrites
 # docs/benchmarks.md with the numbers and the exact commands of this run.
-# Takes about five minutes once built. BUILD_DIR (default: build) picks the build directory;
-# extra arguments go to bench/run_benchmarks.py (e.g. --duration 4, --only ab).
+# Sections a-h come from bench/run_benchmarks.py (extra arguments go to it, e.g.
+# --duration 4, --only ab); i (on-demand loading at scale, bench/on_demand_benchmark.py;
+# ON_DEMAND_ARGS, e.g. "--listing 10000", shrinks it) and j (the console's cost,
+# bench/console_overhead.py) replace their own sections afterwards. BUILD_DIR (default:
+# build) picks the build directory. SKIP_SCALE=1 skips i and j.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build}"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" -DQUIVER_BUILD_BENCH=ON >/dev/null
-cmake --build "$BUILD_DIR" --target quiver routing_bench json_codec_bench raw_forward_bench
-exec /usr/bin/python3 bench/run_benchmarks.py --build-dir "$BUILD_DIR" --out docs/benchmarks.md "$@"
+cmake --build "$BUILD_DIR" --target quiver routing_bench json_codec_bench raw_forward_bench version_count_bench
+/usr/bin/python3 bench/run_benchmarks.py --build-dir "$BUILD_DIR" --out docs/benchmarks.md "$@"
+if [ -z "${SKIP_SCALE:-}" ]; then
+  # shellcheck disable=SC2086
+  /usr/bin/python3 bench/on_demand_benchmark.py --write docs/benchmarks.md ${ON_DEMAND_ARGS:-}
+  /usr/bin/python3 bench/console_overhead.py --build-dir "$BUILD_DIR" --out docs/benchmarks.md
+fi

@@ -146,7 +146,8 @@ cmd_long() {
          "$BUILD/corpus/$t" "$SEEDS/$t" >"$log" 2>&1; then
       result="no crash, leak or timeout"
     else
-      result="FAILED: $(grep -m1 -oE 'ERROR: [A-Za-z]+: [a-z-]+|deadly signal|invariant failed.*|timeout|out-of-memory' "$log" || echo "exit status $?")"
+      # The finding's own line, not a mutation log line that happens to hold "timeout".
+      result="FAILED: $(grep -m1 -oE 'invariant failed.*|ERROR: [A-Za-z]+: [a-z-]+|ALARM: working on the last Unit for [0-9]+ seconds|out-of-memory \(used: [0-9]+Mb' "$log" || echo "exit status $?")"
       failed=1
     fi
     local secs=$((SECONDS - start))

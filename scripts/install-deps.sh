@@ -21,15 +21,32 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm
   python3 python3-torch python3-onnx python3-numpy python3-pytest python3-requests
   python3-grpcio python3-protobuf
+  # observability tests: a real Prometheus (it ships promtool) scraping the server
+  prometheus python3-yaml
   # the comparison server of the benchmarks (what users write by hand)
   python3-fastapi python3-uvicorn
+  # the HTTP floor of the benchmarks (nginx answering a fixed body) and its load generator
+  nginx-light wrk
+  # the plots of the on-demand benchmarks (bench/on_demand_benchmark.py -> docs/images/)
+  python3-matplotlib
   curl
+  # the web console: its front-end build (node, npm) and its browser tests (chromium)
+  chromium nodejs npm
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# A Node.js that brings its own npm (NodeSource's nodejs) conflicts with Debian's npm
+# package: when npm already works, leave Node.js as it is.
+if command -v npm >/dev/null 2>&1; then
+  kept=()
+  for p in "${missing[@]}"; do
+    [ "$p" = npm ] || [ "$p" = nodejs ] || kept+=("$p")
+  done
+  missing=("${kept[@]}")
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"

@@ -20,3 +20,6 @@ bash scripts/fuzz.sh short
 echo "== end-to-end tests"
 # Debian's interpreter: it is the one with python3-torch, numpy, pytest and requests.
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+
+echo "== browser tests: the web console in chromium"
+bash scripts/browser-tests.sh

@@ -8,17 +8,24 @@
 #include <spdlog/spdlog.h>
 
 #include "server/quiver_server.h"
+#include "api/common/log_setup.h"
 #include "backends/backend.h"
 #include "backends/process/worker.h"
+#include "registry/serving_options_json.h"
 #include "cli/client_commands.h"
 
 namespace {
 
 int serve(const quiver::api::ServeOptions& options) {
-  // Logs go to stderr: stdout carries only the line with the chosen ports.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("quiver"));
+  // Logs go to stderr: stdout carries only the line with the chosen ports (and the
+  // access log, when it is "-").
+  if (quiver::Status logging = quiver::api::configure_logging(options.log_level, options.log_format);
+      !logging.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", logging.message().c_str());
+    return 1;
+  }
   // Block the signals in every thread; the main thread waits for them below:
-  // SIGINT and SIGTERM stop, SIGHUP reloads the TLS certificates.
+  // SIGINT and SIGTERM stop, SIGHUP reloads the TLS certificates and the trusted keys.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -43,9 +50,12 @@ int serve(const quiver::api::ServeOptions& options) {
 
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
-    spdlog::info("received SIGHUP, reloading the TLS certificates");
+    spdlog::info("received SIGHUP, reloading the TLS certificates and the trusted signing keys");
     if (quiver::Status reloaded = (*server)->reload_tls(); !reloaded.is_ok()) {
       spdlog::error("TLS reload failed, serving on with the previous certificates: {}", reloaded.message());
+    }
+    if (quiver::Status reloaded = (*server)->reload_trusted_keys(); !reloaded.is_ok()) {
+      spdlog::error("trusted key reload failed, keeping the previous keys: {}", reloaded.message());
     }
   }
   spdlog::info("received signal {}, draining", sig);
@@ -156,6 +166,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd->add_option("--warmup-runs", options.warmup_runs, "Warmup requests per instance before ready")
       ->capture_default_str();
+  serve_cmd
+      ->add_option_function<std::string>(
+          "--memory-budget",
+          [&options](const std::string& text) {
+            auto bytes = quiver::registry::parse_byte_size(text);
+            if (!bytes.is_ok()) throw CLI::ValidationError("--memory-budget", bytes.status().message());
+            options.memory_budget_bytes = *bytes;
+          },
+          "Memory all on-demand versions may hold together, e.g. 4Gi; least recently used are evicted beyond it")
+      ->type_name("SIZE");
   serve_cmd->add_option("--prediction-log-max-entries", options.prediction_log_max_entries,
                         "Predictions kept for joining feedback by request id")
       ->capture_default_str()
@@ -173,6 +193,15 @@ int main(int argc, char** argv) {
                         "Folder of PEM public keys (EC P-256) trusted to sign artifacts; every *.pem in it");
   serve_cmd->add_flag("--require-signature", options.require_signature,
                       "Accept and load only versions signed by a trusted key (per model: PUT /v1/models/M/policy)");
+  // Observability (docs/observability.md).
+  serve_cmd->add_option("--access-log", options.access_log,
+                        "Write one JSON line per HTTP request to this file ('-': standard output)");
+  serve_cmd->add_option("--log-level", options.log_level, "Server log level")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  serve_cmd->add_option("--log-format", options.log_format, "Server log format on stderr")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   int exit_code = 0;
   serve_cmd->callback([&] {
     options.data_dir = data_dir;

@@ -10,6 +10,14 @@ SignaturePolicy::SignaturePolicy(std::shared_ptr<const TrustedKeys> keys, bool r
       require_globally_(require_signature_globally),
       registry_(registry) {}
 
+Status SignaturePolicy::replace_keys(std::shared_ptr<const TrustedKeys> keys) {
+  if (!keys) keys = std::make_shared<const TrustedKeys>();
+  if (require_globally_ && keys->empty())
+    return failed_precondition("the new trusted key set is empty while --require-signature is on; kept the old one");
+  keys_.store(std::move(keys));
+  return Status::ok();
+}
+
 Result<bool> SignaturePolicy::required_for(const std::string& model) const {
   if (require_globally_) return true;
   QUIVER_ASSIGN_OR_RETURN(registry::ModelPolicy policy, registry_.model_policy(model));
@@ -20,21 +28,22 @@ Result<std::string> SignaturePolicy::verify(const std::string& artifact_sha256, 
                                             const std::string& claimed_key_id) const {
   QUIVER_ASSIGN_OR_RETURN(std::vector<uint8_t> signature, decode_signature(signature_base64));
   QUIVER_ASSIGN_OR_RETURN(std::vector<uint8_t> digest, digest_from_hex(artifact_sha256));
-  if (keys_->empty())
+  const std::shared_ptr<const TrustedKeys> keys = keys_.load();  // one snapshot for the whole check
+  if (keys->empty())
     return permission_denied(
         "the artifact is signed, but this server trusts no signing keys, so the signature cannot be verified; "
         "start it with --trusted-keys DIR (a folder of PEM public keys)");
   if (!claimed_key_id.empty()) {
-    if (!keys_->contains(claimed_key_id))
+    if (!keys->contains(claimed_key_id))
       return permission_denied("the artifact was signed with key " + claimed_key_id +
-                               ", which this server does not trust (trusted keys: " + keys_->describe() + ")");
-    if (auto signer = keys_->find_signer(digest, signature, claimed_key_id)) return *signer;
+                               ", which this server does not trust (trusted keys: " + keys->describe() + ")");
+    if (auto signer = keys->find_signer(digest, signature, claimed_key_id)) return *signer;
     return permission_denied("the signature does not match artifact " + artifact_sha256 + " under trusted key " +
                              claimed_key_id + ": it was made over other bytes, or it was altered");
   }
-  if (auto signer = keys_->find_signer(digest, signature)) return *signer;
+  if (auto signer = keys->find_signer(digest, signature)) return *signer;
   return permission_denied("the signature does not verify for artifact " + artifact_sha256 +
-                           " with any trusted key (" + keys_->describe() +
+                           " with any trusted key (" + keys->describe() +
                            "): it was made with an untrusted key, over other bytes, or it was altered");
 }
 

@@ -14,10 +14,14 @@
 //                           an altered signature); the named key is not trusted; the
 //                           server has no trusted keys
 //
-// Thread-safety: immutable after construction apart from the registry, which is
-// thread-safe; every method may be called from any thread.
+// The trusted keys can be replaced while serving (SIGHUP re-reads --trusted-keys):
+// each check reads one snapshot of them, so a check never sees half a key set.
+//
+// Thread-safety: every method may be called from any thread; the key set is an
+// atomically swapped immutable snapshot, and the registry is thread-safe.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -33,7 +37,11 @@ class SignaturePolicy {
   SignaturePolicy(std::shared_ptr<const TrustedKeys> keys, bool require_signature_globally,
                   registry::Registry& registry);
 
-  const TrustedKeys& keys() const { return *keys_; }
+  // The keys trusted now (never null).
+  std::shared_ptr<const TrustedKeys> keys() const { return keys_.load(); }
+  // Trusts `keys` from now on. Refused (and the old set kept) when it is empty while
+  // --require-signature is on: that would refuse every load.
+  Status replace_keys(std::shared_ptr<const TrustedKeys> keys);
   bool required_globally() const { return require_globally_; }
   // Global flag or the model's policy.
   Result<bool> required_for(const std::string& model) const;
@@ -54,7 +62,7 @@ class SignaturePolicy {
   Result<std::string> verify(const std::string& artifact_sha256, const std::string& signature_base64,
                              const std::string& claimed_key_id) const;
 
-  std::shared_ptr<const TrustedKeys> keys_;
+  std::atomic<std::shared_ptr<const TrustedKeys>> keys_;
   bool require_globally_;
   registry::Registry& registry_;
 };

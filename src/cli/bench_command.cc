@@ -73,6 +73,10 @@ Result<std::vector<BenchInputSpec>> input_specs(CommandContext& ctx, const Bench
 
 Result<LoadTarget> load_target(CommandContext& ctx, const BenchArgs& a, const BenchRequestBody& body) {
   QUIVER_ASSIGN_OR_RETURN(ServerUrl url, ctx.usage(parse_server_url(a.server)));
+  // The load generator keeps raw sockets open by the hundred; TLS would measure
+  // handshakes and record layers rather than the server. Benchmark a plain listener.
+  if (url.tls)
+    return ctx.usage(invalid_argument("quiver bench sends plain HTTP; give it an http:// listener (or --grpc)"));
   LoadTarget target;
   target.host = url.host;
   target.port = url.port;

@@ -20,6 +20,12 @@ std::string& token_storage() {
   return token;
 }
 
+// --cacert, --client-cert, --client-key: one command runs per process, like --token.
+TlsClientOptions& tls_storage() {
+  static TlsClientOptions tls;
+  return tls;
+}
+
 }  // namespace
 
 void add_server_option(CLI::App& command, std::string& server) {
@@ -30,12 +36,21 @@ void add_server_option(CLI::App& command, std::string& server) {
   // No default shown: the value is a secret.
   command.add_option("--token", token_storage(), "Access token (qv_...) for a server started with --auth")
       ->envname("QUIVER_TOKEN");
+  command.add_option("--cacert", tls_storage().ca_file,
+                     "https: PEM file of the CA that signed the server's certificate (default: the system's)")
+      ->envname("QUIVER_CACERT");
+  command.add_option("--client-cert", tls_storage().cert_file, "https: client certificate (PEM) for mutual TLS")
+      ->envname("QUIVER_CLIENT_CERT");
+  command.add_option("--client-key", tls_storage().key_file, "https: the client certificate's key (PEM)")
+      ->envname("QUIVER_CLIENT_KEY");
 }
 
 const std::string& cli_token() { return token_storage(); }
 
 CommandContext::CommandContext(std::string server_url, HttpClientOptions options)
-    : server_url_(std::move(server_url)), token_(cli_token()), options_(options) {}
+    : server_url_(std::move(server_url)), token_(cli_token()), options_(std::move(options)) {
+  if (options_.tls.ca_file.empty() && options_.tls.cert_file.empty()) options_.tls = tls_storage();
+}
 
 void CommandContext::add_credentials(HttpRequest& request) const {
   if (token_.empty()) return;

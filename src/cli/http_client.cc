@@ -10,8 +10,11 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/err.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -21,6 +24,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using ErrorCode = boost::system::error_code;
 
@@ -53,12 +57,14 @@ ErrorCode run_until_done(asio::io_context& ioc, Start&& start) {
 // One request on one connection; holds the socket for the lifetime of the call.
 class Exchange {
  public:
-  Exchange(const ServerUrl& url, const HttpClientOptions& options)
-      : url_(url), options_(options), stream_(ioc_) {}
+  Exchange(const ServerUrl& url, const HttpClientOptions& options, ssl::context* tls)
+      : url_(url), options_(options), stream_(ioc_) {
+    if (tls != nullptr) tls_.emplace(ioc_, *tls);
+  }
 
   ~Exchange() {
     ErrorCode ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_stream().socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
   Status connect() {
@@ -66,15 +72,48 @@ class Exchange {
     ErrorCode ec;
     auto endpoints = resolver.resolve(url_.host, url_.port, ec);
     if (ec) return unreachable(fmt::format("cannot resolve host '{}' ({})", url_.host, ec.message()));
-    stream_.expires_after(options_.connect_timeout);
-    ec = run_until_done(ioc_, [&](auto handler) { stream_.async_connect(endpoints, handler); });
+    tcp_stream().expires_after(options_.connect_timeout);
+    ec = run_until_done(ioc_, [&](auto handler) { tcp_stream().async_connect(endpoints, handler); });
     if (ec == beast::error::timeout) {
       return unreachable(fmt::format("no connection within {}", seconds_text(options_.connect_timeout)));
     }
     if (ec == asio::error::connection_refused) return unreachable("connection refused");
     if (ec) return unreachable(ec.message());
+    if (tls_) return handshake();
     return Status::ok();
   }
+
+  // TLS: the server name goes out in SNI and must match the certificate (a name in
+  // subjectAltName, or an IP address for an IP literal), which must chain to a trusted CA.
+  Status handshake() {
+    SSL* native = tls_->native_handle();
+    ErrorCode parse_ec;
+    (void)asio::ip::make_address(url_.host, parse_ec);
+    const bool is_ip = !parse_ec;  // SNI carries host names only
+    if (!is_ip && SSL_set_tlsext_host_name(native, url_.host.c_str()) != 1)
+      return unreachable("cannot set the TLS server name");
+    tls_->set_verify_mode(ssl::verify_peer);
+    tls_->set_verify_callback(ssl::host_name_verification(url_.host));
+    tcp_stream().expires_after(options_.connect_timeout);
+    ErrorCode ec = run_until_done(ioc_, [&](auto handler) { tls_->async_handshake(ssl::stream_base::client, handler); });
+    if (!ec) return Status::ok();
+    if (ec == beast::error::timeout)
+      return unreachable(fmt::format("no TLS handshake within {}", seconds_text(options_.connect_timeout)));
+    const long verify = SSL_get_verify_result(native);
+    if (verify != X509_V_OK)
+      return unreachable(fmt::format("the server's certificate is not trusted: {}{}",
+                                     X509_verify_cert_error_string(verify),
+                                     options_.tls.ca_file.empty() ? " (give its CA with --cacert or QUIVER_CACERT)" : ""));
+    return unreachable(fmt::format("TLS handshake failed: {}", ec.message()));
+  }
+
+  // Every read and write goes through here: the TLS stream when there is one.
+  template <typename F>
+  auto with_stream(F&& f) {
+    if (tls_) return f(*tls_);
+    return f(stream_);
+  }
+  beast::tcp_stream& tcp_stream() { return tls_ ? beast::get_lowest_layer(*tls_) : stream_; }
 
   template <typename Body>
   void fill_headers(http::request<Body>& req, const HttpRequest& request) const {
@@ -91,8 +130,8 @@ class Exchange {
     fill_headers(req, request);
     req.body() = request.body;
     req.prepare_payload();
-    stream_.expires_after(options_.request_timeout);
-    ErrorCode ec = run_until_done(ioc_, [&](auto handler) { http::async_write(stream_, req, handler); });
+    tcp_stream().expires_after(options_.request_timeout);
+    ErrorCode ec = run_until_done(ioc_, [&](auto handler) { with_stream([&](auto& s) { http::async_write(s, req, handler); }); });
     if (ec) return after_write_failure(ec);
     return read_response();
   }
@@ -101,16 +140,16 @@ class Exchange {
     http::request<http::string_body> req;
     fill_headers(req, request);
     req.prepare_payload();
-    stream_.expires_after(options_.request_timeout);
-    ErrorCode ec = run_until_done(ioc_, [&](auto handler) { http::async_write(stream_, req, handler); });
+    tcp_stream().expires_after(options_.request_timeout);
+    ErrorCode ec = run_until_done(ioc_, [&](auto handler) { with_stream([&](auto& s) { http::async_write(s, req, handler); }); });
     if (ec) return after_write_failure(ec);
 
     beast::flat_buffer buffer;
     http::response_parser<http::buffer_body> parser;
     // Not boost::none: Beast 1.74 treats an empty limit as exceeded by any Content-Length.
     parser.body_limit(std::numeric_limits<uint64_t>::max());
-    stream_.expires_after(options_.request_timeout);
-    ec = run_until_done(ioc_, [&](auto handler) { http::async_read_header(stream_, buffer, parser, handler); });
+    tcp_stream().expires_after(options_.request_timeout);
+    ec = run_until_done(ioc_, [&](auto handler) { with_stream([&](auto& s) { http::async_read_header(s, buffer, parser, handler); }); });
     if (ec == beast::error::timeout) return timed_out("answer");
     if (ec)
       return unavailable(fmt::format("bad answer from the Quiver server at {}: {}", url_.to_string(), ec.message()));
@@ -128,8 +167,8 @@ class Exchange {
     while (!parser.is_done()) {
       parser.get().body().data = piece.data();
       parser.get().body().size = piece.size();
-      stream_.expires_after(options_.request_timeout);  // per piece: a long download is fine while it moves
-      ec = run_until_done(ioc_, [&](auto handler) { http::async_read_some(stream_, buffer, parser, handler); });
+      tcp_stream().expires_after(options_.request_timeout);  // per piece: a long download is fine while it moves
+      ec = run_until_done(ioc_, [&](auto handler) { with_stream([&](auto& s) { http::async_read_some(s, buffer, parser, handler); }); });
       if (ec == http::error::need_buffer) ec = {};
       if (ec == beast::error::timeout) return timed_out("send the rest of the answer");
       if (ec)
@@ -158,9 +197,9 @@ class Exchange {
     req.body().more = size > 0;
     http::request_serializer<http::buffer_body> serializer(req);
 
-    stream_.expires_after(options_.request_timeout);
+    tcp_stream().expires_after(options_.request_timeout);
     ErrorCode ec = run_until_done(
-        ioc_, [&](auto handler) { http::async_write_header(stream_, serializer, handler); });
+        ioc_, [&](auto handler) { with_stream([&](auto& s) { http::async_write_header(s, serializer, handler); }); });
     if (ec) return after_write_failure(ec);
 
     std::vector<char> chunk(std::max<size_t>(chunk_size, 1));
@@ -175,8 +214,8 @@ class Exchange {
       req.body().data = chunk.data();
       req.body().size = static_cast<size_t>(got);
       req.body().more = sent + static_cast<uint64_t>(got) < size;
-      stream_.expires_after(options_.request_timeout);
-      ec = run_until_done(ioc_, [&](auto handler) { http::async_write(stream_, serializer, handler); });
+      tcp_stream().expires_after(options_.request_timeout);
+      ec = run_until_done(ioc_, [&](auto handler) { with_stream([&](auto& s) { http::async_write(s, serializer, handler); }); });
       // need_buffer only says the serializer consumed this chunk and wants the next.
       if (ec && ec != http::error::need_buffer) return after_write_failure(ec);
       sent += static_cast<uint64_t>(got);
@@ -216,16 +255,16 @@ class Exchange {
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(options_.max_response_bytes);
-    stream_.expires_after(timeout.value_or(options_.request_timeout));
+    tcp_stream().expires_after(timeout.value_or(options_.request_timeout));
     ErrorCode ec = run_until_done(
-        ioc_, [&](auto handler) { http::async_read(stream_, buffer, parser, handler); });
+        ioc_, [&](auto handler) { with_stream([&](auto& s) { http::async_read(s, buffer, parser, handler); }); });
     if (ec == beast::error::timeout) return timed_out("answer");
     if (ec == http::error::body_limit) {
       return internal_error(fmt::format("the answer from {} is larger than {} bytes",
                                         url_.to_string(), options_.max_response_bytes));
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::connection_reset) {
+        ec == asio::error::connection_reset || ec == ssl::error::stream_truncated) {
       return unavailable(fmt::format("the Quiver server at {} closed the connection without answering",
                                      url_.to_string()));
     }
@@ -248,8 +287,43 @@ class Exchange {
   const ServerUrl& url_;
   const HttpClientOptions& options_;
   asio::io_context ioc_;
-  beast::tcp_stream stream_;
+  beast::tcp_stream stream_;  // plain http
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;  // https
 };
+
+std::string openssl_error() {
+  const unsigned long e = ERR_get_error();
+  if (e == 0) return "unknown error";
+  char text[256];
+  ERR_error_string_n(e, text, sizeof text);
+  return text;
+}
+
+// The TLS client context: TLS 1.2 or newer, the given CA file or else the system's
+// trust store, and the client certificate when one is given.
+Result<std::shared_ptr<ssl::context>> make_tls_context(const TlsClientOptions& o) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  ERR_clear_error();
+  if (!o.ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(native, o.ca_file.c_str(), nullptr) != 1)
+      return invalid_argument(fmt::format("cannot load the CA file '{}': {}", o.ca_file, openssl_error()));
+  } else if (SSL_CTX_set_default_verify_paths(native) != 1) {
+    return invalid_argument(fmt::format("cannot load the system's trusted CAs: {}", openssl_error()));
+  }
+  if (o.cert_file.empty() != o.key_file.empty())
+    return invalid_argument("a client certificate needs its key, and a key its certificate (--client-cert, --client-key)");
+  if (!o.cert_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(native, o.cert_file.c_str()) != 1)
+      return invalid_argument(fmt::format("cannot load the client certificate '{}': {}", o.cert_file, openssl_error()));
+    if (SSL_CTX_use_PrivateKey_file(native, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+      return invalid_argument(fmt::format("cannot load the client key '{}': {}", o.key_file, openssl_error()));
+    if (SSL_CTX_check_private_key(native) != 1)
+      return invalid_argument(fmt::format("the client key '{}' does not match the certificate '{}'", o.key_file, o.cert_file));
+  }
+  return ctx;
+}
 
 StatusCode status_code_for_http(int http_status) {
   switch (http_status) {
@@ -273,29 +347,28 @@ StatusCode status_code_for_http(int http_status) {
 }  // namespace
 
 std::string ServerUrl::to_string() const {
+  const char* scheme = tls ? "https" : "http";
   // An IPv6 literal needs its brackets back.
-  if (host.find(':') != std::string::npos) return fmt::format("http://[{}]:{}{}", host, port, prefix);
-  return fmt::format("http://{}:{}{}", host, port, prefix);
+  if (host.find(':') != std::string::npos) return fmt::format("{}://[{}]:{}{}", scheme, host, port, prefix);
+  return fmt::format("{}://{}:{}{}", scheme, host, port, prefix);
 }
 
 Result<ServerUrl> parse_server_url(std::string_view url) {
   const std::string original(url);
-  constexpr std::string_view kScheme = "http://";
-  if (lower(url.substr(0, kScheme.size())) != kScheme) {
-    if (lower(url.substr(0, 8)) == "https://") {
-      return invalid_argument(fmt::format(
-          "server URL '{}': https is not supported; reach the server over http (TLS ends at a proxy)",
-          original));
-    }
+  ServerUrl out;
+  if (lower(url.substr(0, 7)) == "http://") {
+    url.remove_prefix(7);
+  } else if (lower(url.substr(0, 8)) == "https://") {
+    url.remove_prefix(8);
+    out.tls = true;
+  } else {
     return invalid_argument(
-        fmt::format("server URL '{}' must look like http://host:port", original));
+        fmt::format("server URL '{}' must look like http://host:port or https://host:port", original));
   }
-  url.remove_prefix(kScheme.size());
   const size_t slash = url.find('/');
   std::string_view authority = url.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
 
-  ServerUrl out;
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
     const size_t close = authority.find(']');
@@ -320,7 +393,7 @@ Result<ServerUrl> parse_server_url(std::string_view url) {
     return invalid_argument(fmt::format("server URL '{}': user names in URLs are not supported", original));
   }
   if (port.empty()) {
-    out.port = "80";
+    out.port = out.tls ? "443" : "80";
   } else {
     const bool digits = std::all_of(port.begin(), port.end(),
                                     [](unsigned char c) { return std::isdigit(c) != 0; });
@@ -353,12 +426,16 @@ std::string encode_path_segment(std::string_view segment) {
 
 Result<HttpClient> HttpClient::create(std::string_view server_url, HttpClientOptions options) {
   QUIVER_ASSIGN_OR_RETURN(ServerUrl url, parse_server_url(server_url));
-  return HttpClient(std::move(url), options);
+  std::shared_ptr<void> tls;
+  if (url.tls) {
+    QUIVER_ASSIGN_OR_RETURN(tls, make_tls_context(options.tls));
+  }
+  return HttpClient(std::move(url), std::move(options), std::move(tls));
 }
 
 Result<HttpResponse> HttpClient::exchange(const HttpRequest& request) const {
   try {
-    Exchange call(url_, options_);
+    Exchange call(url_, options_, static_cast<ssl::context*>(tls_context_.get()));
     QUIVER_RETURN_IF_ERROR(call.connect());
     return call.send_buffered(request);
   } catch (const std::exception& e) {
@@ -370,7 +447,7 @@ Result<HttpResponse> HttpClient::exchange_streamed(const HttpRequest& request, s
                                                    uint64_t size, const ProgressCallback& progress,
                                                    size_t chunk_size) const {
   try {
-    Exchange call(url_, options_);
+    Exchange call(url_, options_, static_cast<ssl::context*>(tls_context_.get()));
     QUIVER_RETURN_IF_ERROR(call.connect());
     return call.send_streamed(request, body, size, progress, chunk_size);
   } catch (const std::exception& e) {
@@ -381,7 +458,7 @@ Result<HttpResponse> HttpClient::exchange_streamed(const HttpRequest& request, s
 Result<HttpResponse> HttpClient::exchange_download(const HttpRequest& request, std::ostream& out,
                                                    const ProgressCallback& progress) const {
   try {
-    Exchange call(url_, options_);
+    Exchange call(url_, options_, static_cast<ssl::context*>(tls_context_.get()));
     QUIVER_RETURN_IF_ERROR(call.connect());
     return call.send_download(request, out, progress);
   } catch (const std::exception& e) {

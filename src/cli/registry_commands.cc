@@ -41,8 +41,24 @@ json version_value(const std::string& text) {
   return text;
 }
 
+// Every registered model, a page at a time, so a registry of a hundred thousand
+// models never needs one giant response.
+Result<json> all_models(CommandContext& ctx) {
+  json models = json::array();
+  std::string token;
+  for (;;) {
+    std::string target = "/v1/models?limit=1000";
+    if (!token.empty()) target += "&page_token=" + token;  // hex: safe in a query as is
+    QUIVER_ASSIGN_OR_RETURN(json page, ctx.get(target));
+    if (page.is_array()) return page;  // a server from before pagination answers everything at once
+    for (auto& m : page.value("models", json::array())) models.push_back(std::move(m));
+    token = page.value("next_page_token", std::string());
+    if (token.empty()) return models;
+  }
+}
+
 Status run_models(CommandContext& ctx, const ModelsOptions& o) {
-  QUIVER_ASSIGN_OR_RETURN(json models, ctx.get("/v1/models"));
+  QUIVER_ASSIGN_OR_RETURN(json models, all_models(ctx));
   if (o.json) {
     fmt::print("{}\n", models.dump(2));
   } else {

@@ -36,9 +36,18 @@ struct BatchingConfig {
 // process of its own (a crash or OOM there touches only that version).
 enum class Isolation { kInProcess, kProcess };
 
+// When a version's instances load: with the deployment (eager), or on its first
+// request, after which it may be evicted when unused under a memory budget
+// (lifecycle/on_demand_loader.h).
+enum class LoadPolicy { kEager, kOnDemand };
+
 struct DeployedVersion {
   VersionRef version;
-  int instances = 1;
+  int instances = 1;  // with max_instances: the minimum the autoscaler keeps
+  // > 0: instances scale between `instances` and this with queue depth
+  // (lifecycle/autoscaler.h); written `instances: {min: 1, max: 4}`. 0: fixed.
+  int max_instances = 0;
+  LoadPolicy load = LoadPolicy::kEager;
   BatchingConfig batching;
   int max_queue = 1024;       // queued requests beyond this get 429
   int64_t timeout_ms = 0;     // per-request deadline in the queue; 0: none
@@ -189,6 +198,9 @@ struct DeploymentSpec {
   std::optional<PredictionTask> quality;  // model-wide task; a version's metadata wins
   std::string objective_json;             // the `objective:` section as JSON; empty: none
   AccessConfig access;
+  // Bytes the model's on-demand versions may keep resident together; least recently
+  // used ones are evicted beyond it. 0: only the server's --memory-budget applies.
+  int64_t memory_budget_bytes = 0;
   bool operator==(const DeploymentSpec&) const = default;
 };
 

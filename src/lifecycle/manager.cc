@@ -40,7 +40,8 @@ LifecycleManager::Key LifecycleManager::key_of(const std::string& model, const D
   for (int p : dv.batching.preferred_batch_sizes) k += std::to_string(p) + ",";
   k += "/" + std::to_string(dv.max_queue) + "/" + std::to_string(dv.timeout_ms) + "/" +
        (dv.isolation == Isolation::kProcess ? "process" : "in_process") + "/" + std::to_string(dv.memory_limit_mb) +
-       "/" + std::to_string(dv.worker_timeout_ms);
+       "/" + std::to_string(dv.worker_timeout_ms) + "/" + std::to_string(dv.max_instances) +
+       (dv.load == LoadPolicy::kOnDemand ? "/on_demand" : "/eager");
   return {model, dv.version.version, k};
 }
 
@@ -55,7 +56,9 @@ LifecycleManager::LifecycleManager(registry::Registry& registry, store::BlobStor
       clock_(clock),
       options_(options),
       loader_(std::move(loader)),
-      warmup_decoder_(std::move(warmup_decoder)) {}
+      warmup_decoder_(std::move(warmup_decoder)),
+      on_demand_(metrics, clock, options.memory_budget_bytes),
+      autoscaler_(options.autoscaler) {}
 
 LifecycleManager::~LifecycleManager() { stop(); }
 
@@ -88,6 +91,7 @@ void LifecycleManager::reconcile_once() {
     std::lock_guard lock(mu_);
     desired_ = desired;
   }
+  for (const auto& [model, d] : desired) on_demand_.set_model_budget(model, d.spec.memory_budget_bytes);
   // Publish first so a version that just became unwanted stops taking traffic now,
   // and so status shows loading versions while they load.
   publish(desired);
@@ -97,6 +101,46 @@ void LifecycleManager::reconcile_once() {
   publish(desired);
   retire_unwanted(desired);
   if (check_health(desired)) publish(desired);
+  autoscale(desired);
+  on_demand_.step();  // loads nothing unless a first request waits; enforces the budgets
+}
+
+void LifecycleManager::autoscale(const std::map<std::string, Desired>& desired) {
+  struct Change {
+    std::shared_ptr<serving::Servable> servable;
+    int instances;
+  };
+  std::vector<Change> changes;
+  const auto now = clock_.now();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [model, d] : desired)
+      for (const auto& dv : d.spec.versions) {
+        if (dv.max_instances <= 0) continue;
+        auto it = entries_.find(key_of(model, dv));
+        if (it == entries_.end() || it->second.machine.state() != VersionState::kReady || !it->second.servable) continue;
+        auto& servable = it->second.servable;
+        // A cold on-demand version has no instances to scale; it loads `min`.
+        if (servable->residency() != serving::Residency::kResident) continue;
+        const ScaleInput in{servable->instances(), dv.instances, dv.max_instances, servable->in_flight()};
+        const int wanted = autoscaler_.step({model, dv.version.version}, in, now);
+        if (wanted != in.current) changes.push_back({servable, wanted});
+      }
+  }
+  for (auto& c : changes) {  // without mu_: growing loads backends
+    const int before = c.servable->instances();
+    if (Status st = c.servable->set_instances(c.instances); !st.is_ok()) {
+      spdlog::error("model '{}' version {}: scaling to {} instances: {}", c.servable->model(), c.servable->version(),
+                    c.instances, st.message());
+      continue;
+    }
+    spdlog::info("model '{}' version {} scaled from {} to {} instance(s)", c.servable->model(), c.servable->version(),
+                 before, c.servable->instances());
+    if (metrics_)
+      metrics_->gauge("quiver_instances", "Instances a version runs now (the autoscaler moves it)",
+                      {{"model", c.servable->model()}, {"version", std::to_string(c.servable->version())}})
+          .set(c.servable->instances());
+  }
 }
 
 std::optional<LifecycleManager::Desired> LifecycleManager::last_served(const std::string& model,
@@ -222,8 +266,12 @@ std::set<int64_t> LifecycleManager::ejected_versions(const std::string& model, c
 std::chrono::milliseconds LifecycleManager::loop_interval() const {
   std::lock_guard lock(mu_);
   auto interval = options_.interval;
-  for (const auto& [model, d] : desired_)
+  for (const auto& [model, d] : desired_) {
     interval = std::min(interval, std::chrono::milliseconds(d.spec.health.probe_interval_ms));
+    // The autoscaler samples queue depth each pass: often enough to see a burst.
+    for (const auto& dv : d.spec.versions)
+      if (dv.max_instances > 0) interval = std::min(interval, std::chrono::milliseconds(250));
+  }
   return interval;
 }
 
@@ -254,7 +302,8 @@ void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVer
   if (!record.is_ok()) {
     servable = record.status();
   } else {
-    servable = load_servable(*record, dv, machine);
+    servable = dv.load == LoadPolicy::kOnDemand ? defer_servable(*record, dv, machine)
+                                                : load_servable(*record, dv, machine);
   }
   const double seconds = std::chrono::duration<double>(clock_.now() - started).count();
 
@@ -267,8 +316,17 @@ void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVer
     e.probe_inputs = std::move(pending_probe_inputs_);
     pending_probe_inputs_.reset();
     e.metadata = record->metadata;
-    spdlog::info("model '{}' version {} ready in {:.3f}s ({} instance(s))", model, dv.version.version, seconds,
-                 dv.instances);
+    if (e.servable->on_demand()) {
+      on_demand_.track(e.servable, static_cast<int64_t>(record->size));
+      spdlog::info("model '{}' version {} ready to load on demand", model, dv.version.version);
+    } else {
+      spdlog::info("model '{}' version {} ready in {:.3f}s ({} instance(s))", model, dv.version.version, seconds,
+                   dv.instances);
+    }
+    if (metrics_ && dv.max_instances > 0)
+      metrics_->gauge("quiver_instances", "Instances a version runs now (the autoscaler moves it)",
+                      {{"model", model}, {"version", std::to_string(dv.version.version)}})
+          .set(e.servable->instances());
   } else {
     if (machine.state() != VersionState::kFailed) (void)machine.fail(servable.status().message());
     e.machine = machine;
@@ -278,6 +336,23 @@ void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVer
           "{\"version\":" + std::to_string(dv.version.version) + ",\"error\":" +
               json_quote(servable.status().message()) + "}");
   }
+}
+
+Result<std::shared_ptr<serving::Servable>> LifecycleManager::defer_servable(const registry::VersionRecord& record,
+                                                                             const DeployedVersion& dv,
+                                                                             VersionStateMachine& machine) {
+  // Refuse now what a load would refuse later, so the deployment fails visibly
+  // instead of its first request.
+  QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
+  if (options_.verify_before_load) QUIVER_RETURN_IF_ERROR(options_.verify_before_load(record));
+  QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
+  const serving::ServableConfig config = servable_config(record, path, dv, options_.intra_op_threads);
+  QUIVER_ASSIGN_OR_RETURN(auto servable, serving::Servable::deferred(config, loader_, metrics_, on_demand_.hook()));
+  // No warmup and no probes: either would load it. Its first request warms it.
+  QUIVER_RETURN_IF_ERROR(machine.start_warming());
+  QUIVER_RETURN_IF_ERROR(machine.become_ready());
+  pending_probe_inputs_.reset();
+  return servable;
 }
 
 Result<std::shared_ptr<serving::Servable>> LifecycleManager::load_servable(const registry::VersionRecord& record,
@@ -439,7 +514,11 @@ void LifecycleManager::retire_unwanted(const std::map<std::string, Desired>& des
       const bool drained = !e.servable || (e.servable.use_count() == 1 && e.servable->in_flight() == 0);
       if ((e.machine.state() == VersionState::kDraining && drained) || e.machine.state() == VersionState::kFailed) {
         (void)e.machine.unload();
-        if (e.servable) to_stop.push_back(std::move(e.servable));
+        autoscaler_.forget({model, version});
+        if (e.servable) {
+          on_demand_.forget(e.servable.get());
+          to_stop.push_back(std::move(e.servable));
+        }
         spdlog::info("model '{}' version {} unloaded", model, version);
         it = entries_.erase(it);
       } else {
@@ -483,7 +562,7 @@ DeploymentStatus LifecycleManager::build_status(const std::string& model, const 
       vs.ejected = e.health.ejected();
       vs.ejected_reason = e.health.reason();
       if (e.machine.state() == VersionState::kReady && e.servable) {
-        vs.ready_instances = dv.instances;
+        vs.ready_instances = e.servable->instances();  // 0 while an on-demand version is cold
         const auto& stats = e.servable->stats();
         vs.requests = stats.requests();
         vs.errors = stats.errors();
@@ -558,6 +637,7 @@ void LifecycleManager::audit(const std::string& model, const std::string& action
 }
 
 void LifecycleManager::start() {
+  on_demand_.start();
   std::lock_guard lock(loop_mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
@@ -590,6 +670,7 @@ void LifecycleManager::stop() {
   }
   loop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  on_demand_.stop();  // no load starts once servables begin to stop
 
   std::lock_guard pass(reconcile_mu_);
   std::vector<std::shared_ptr<serving::Servable>> all;

@@ -27,8 +27,10 @@
 
 #include "core/clock.h"
 #include "core/deployment_spec.h"
+#include "lifecycle/autoscaler.h"
 #include "lifecycle/deployment_status.h"
 #include "lifecycle/health.h"
+#include "lifecycle/on_demand_loader.h"
 #include "lifecycle/version_state.h"
 #include "registry/registry.h"
 #include "routing/route_table.h"
@@ -47,6 +49,10 @@ struct ManagerOptions {
   // Runs before a version loads (the signature policy, auth/signature_policy.h); an
   // error fails the load with that message. Empty: no check.
   std::function<Status(const registry::VersionRecord&)> verify_before_load;
+  // All on-demand versions together may keep this many bytes resident (`serve
+  // --memory-budget`); 0: no limit. A deployment's memory_budget limits its model.
+  int64_t memory_budget_bytes = 0;
+  AutoscalerConfig autoscaler;
 };
 
 class LifecycleManager {
@@ -73,6 +79,9 @@ class LifecycleManager {
   // tick would drown the history). A new revision drops the override. Republishes at
   // once; the request path stays today's weighted pick.
   void set_traffic_override(const std::string& model, int64_t revision, std::vector<TrafficWeight> traffic);
+
+  // The loader of on-demand versions (benchmarks and tests drive it with step()).
+  OnDemandLoader& on_demand() { return on_demand_; }
 
  private:
   // A servable is identified by what it was loaded with: a change to any serving
@@ -103,6 +112,11 @@ class LifecycleManager {
   void ensure_loaded(const std::string& model, const DeployedVersion& dv, int64_t revision);
   Result<std::shared_ptr<serving::Servable>> load_servable(const registry::VersionRecord& record,
                                                             const DeployedVersion& dv, VersionStateMachine& machine);
+  // An on-demand version: verified now, loaded by its first request.
+  Result<std::shared_ptr<serving::Servable>> defer_servable(const registry::VersionRecord& record,
+                                                             const DeployedVersion& dv, VersionStateMachine& machine);
+  // Moves autoscaled versions' instance counts with their queues.
+  void autoscale(const std::map<std::string, Desired>& desired);
   void publish(const std::map<std::string, Desired>& desired);
   void retire_unwanted(const std::map<std::string, Desired>& desired);
   // Probes ready versions and watches their error rates; true when an ejection or a
@@ -141,6 +155,9 @@ class LifecycleManager {
   uint64_t next_generation_ = 1;
   // Handed from load_servable to ensure_loaded (both on the reconcile thread).
   std::optional<std::vector<Tensor>> pending_probe_inputs_;
+
+  OnDemandLoader on_demand_;
+  Autoscaler autoscaler_;
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;

@@ -168,8 +168,13 @@ bool MetricsRegistry::remove(std::string_view name, const Labels& labels) {
   return erased;
 }
 
-std::string MetricsRegistry::render() const {
+void MetricsRegistry::set_collector(std::string_view key, Collector collector) {
   std::lock_guard lock(mu_);
+  collectors_[std::string(key)] = std::make_shared<const Collector>(std::move(collector));
+}
+
+std::string MetricsRegistry::render() const {
+  std::unique_lock lock(mu_);
   std::string out;
   for (const auto& [name, family] : families_) {
     out += "# HELP ";
@@ -197,6 +202,9 @@ std::string MetricsRegistry::render() const {
       }
     }
   }
+  const auto collectors = collectors_;
+  lock.unlock();
+  for (const auto& [key, collect] : collectors) (*collect)(out);
   return out;
 }
 

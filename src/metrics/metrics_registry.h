@@ -16,6 +16,7 @@
 // Thread-safety: all methods may be called concurrently.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,7 +50,18 @@ class MetricsRegistry {
   // the series existed. A family left without series is dropped too.
   bool remove(std::string_view name, const Labels& labels);
 
-  // Prometheus text exposition format 0.0.4: families sorted by name, series by labels.
+  // Adds families whose values are read at scrape time rather than recorded (the
+  // process_* metrics, read from /proc). The collector appends complete families
+  // (HELP, TYPE, samples) in exposition format to `out`. It runs inside render(),
+  // without the registry's mutex held, so it may be slow-ish (a few syscalls) but
+  // must not call back into this registry. Setting a collector under a key that
+  // already has one replaces it, so assembling a server twice in one process (tests)
+  // does not export a family twice.
+  using Collector = std::function<void(std::string& out)>;
+  void set_collector(std::string_view key, Collector collector);
+
+  // Prometheus text exposition format 0.0.4: families sorted by name, series by
+  // labels, then what the collectors add, in the order of their keys.
   std::string render() const;
 
  private:
@@ -66,6 +78,7 @@ class MetricsRegistry {
 
   mutable std::mutex mu_;
   std::map<std::string, Family, std::less<>> families_;
+  std::map<std::string, std::shared_ptr<const Collector>, std::less<>> collectors_;
 };
 
 // The process-wide registry that /metrics renders. Modules may also take a

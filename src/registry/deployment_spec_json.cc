@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -141,6 +142,29 @@ Result<const json*> require_array(const json& doc, std::string_view key) {
   return &v;
 }
 
+// `instances: 2` (fixed) or `instances: {min: 1, max: 4}` (autoscaled).
+Status parse_instances(const json& v, const std::string& where, DeployedVersion& dv) {
+  const std::string range = " from 1 to " + std::to_string(kMaxInstances);
+  if (v.is_object()) {
+    QUIVER_RETURN_IF_ERROR(only_fields(v, {"min", "max"}, where + ".instances"));
+    std::optional<int64_t> lo = v.contains("min") ? positive_integer(v["min"]) : std::optional<int64_t>(1);
+    std::optional<int64_t> hi = v.contains("max") ? positive_integer(v["max"]) : std::nullopt;
+    if (!lo || *lo > kMaxInstances)
+      return invalid_argument(where + ".instances.min must be an integer" + range + ", not " + v["min"].dump());
+    if (!hi || *hi > kMaxInstances || *hi < *lo)
+      return invalid_argument(where + ".instances.max must be an integer from instances.min to " +
+                              std::to_string(kMaxInstances) + ", not " + (v.contains("max") ? v["max"].dump() : "absent"));
+    dv.instances = static_cast<int>(*lo);
+    dv.max_instances = static_cast<int>(*hi);
+    return Status::ok();
+  }
+  const auto n = positive_integer(v);
+  if (!n || *n > kMaxInstances)
+    return invalid_argument(where + ".instances must be an integer" + range + " or {min, max}, not " + v.dump());
+  dv.instances = static_cast<int>(*n);
+  return Status::ok();
+}
+
 Status parse_versions(const json& doc, DeploymentSpec& spec) {
   if (!doc.contains("versions"))
     return invalid_argument("missing field 'versions' in deployment spec (the versions to serve)");
@@ -151,17 +175,12 @@ Status parse_versions(const json& doc, DeploymentSpec& spec) {
     const std::string where = indexed("versions", i);
     QUIVER_ASSIGN_OR_RETURN(const json* e, require_object((*list)[i], where, "such as {\"version\": \"3\"}"));
     QUIVER_RETURN_IF_ERROR(check_fields(*e, {"version", "resolved_version", "instances", "batching", "max_queue",
-                                             "timeout_ms", "isolation", "memory_limit_mb", "worker_timeout_ms"},
+                                             "timeout_ms", "isolation", "memory_limit_mb", "worker_timeout_ms",
+                                             "load"},
                                         where));
     DeployedVersion dv;
     QUIVER_ASSIGN_OR_RETURN(dv.version, parse_ref(*e, where));
-    if (e->contains("instances")) {
-      const auto n = positive_integer((*e)["instances"]);
-      if (!n || *n > kMaxInstances)
-        return invalid_argument(where + ".instances must be an integer from 1 to " + std::to_string(kMaxInstances) +
-                                ", not " + (*e)["instances"].dump());
-      dv.instances = static_cast<int>(*n);
-    }
+    if (e->contains("instances")) QUIVER_RETURN_IF_ERROR(parse_instances((*e)["instances"], where, dv));
     QUIVER_RETURN_IF_ERROR(parse_version_options(*e, where, dv));
     if (!seen.insert(dv.version.ref).second)
       return invalid_argument(where + ": version '" + dv.version.ref + "' is listed twice");
@@ -372,7 +391,7 @@ Result<DeploymentSpec> parse_deployment_spec(std::string_view json_text) {
   if (!doc.is_object()) return invalid_argument("deployment spec must be a JSON object with a 'versions' list");
   QUIVER_RETURN_IF_ERROR(check_fields(doc,
                                       {"versions", "traffic", "sticky", "rules", "shadow", "health", "cache",
-                                       "rollout", "bandit", "quality", "objective", "access"},
+                                       "rollout", "bandit", "quality", "objective", "access", "memory_budget"},
                                       "deployment spec"));
   DeploymentSpec spec;
   QUIVER_RETURN_IF_ERROR(parse_versions(doc, spec));
@@ -383,6 +402,9 @@ Result<DeploymentSpec> parse_deployment_spec(std::string_view json_text) {
   if (doc.contains("health")) QUIVER_RETURN_IF_ERROR(parse_health(doc["health"], spec.health));
   if (doc.contains("cache")) QUIVER_RETURN_IF_ERROR(parse_cache(doc["cache"], spec.cache));
   if (doc.contains("access")) QUIVER_RETURN_IF_ERROR(parse_access(doc["access"], spec.access));
+  if (doc.contains("memory_budget")) {
+    QUIVER_ASSIGN_OR_RETURN(spec.memory_budget_bytes, parse_memory_budget(doc["memory_budget"], "memory_budget"));
+  }
   if (doc.contains("rollout")) QUIVER_RETURN_IF_ERROR(parse_rollout(doc["rollout"], spec.rollout.emplace()));
   if (doc.contains("bandit")) QUIVER_RETURN_IF_ERROR(parse_bandit(doc["bandit"], spec.bandit.emplace()));
   if (doc.contains("quality")) QUIVER_RETURN_IF_ERROR(parse_quality(doc["quality"], spec.quality.emplace()));
@@ -401,6 +423,8 @@ Status validate_deployment_spec(const DeploymentSpec& spec) {
       return invalid_argument(where + ": version '" + dv.version.ref + "' is not resolved to a version number");
     if (dv.instances < 1 || dv.instances > kMaxInstances)
       return invalid_argument(where + ".instances must be from 1 to " + std::to_string(kMaxInstances));
+    if (dv.max_instances != 0 && (dv.max_instances < dv.instances || dv.max_instances > kMaxInstances))
+      return invalid_argument(where + ".instances.max must be from instances.min to " + std::to_string(kMaxInstances));
     auto [it, inserted] = listed.emplace(dv.version.version, &dv.version);
     if (!inserted)
       return invalid_argument("versions lists version " + std::to_string(dv.version.version) + " twice (as '" +
@@ -469,7 +493,10 @@ std::string serialize_deployment_spec(const DeploymentSpec& spec) {
   ordered_json versions = ordered_json::array();
   for (const DeployedVersion& dv : spec.versions) {
     ordered_json e = ref_json(dv.version);
-    e["instances"] = dv.instances;
+    if (dv.max_instances > 0)
+      e["instances"] = {{"min", dv.instances}, {"max", dv.max_instances}};
+    else
+      e["instances"] = dv.instances;
     write_version_options(dv, e);
     versions.push_back(std::move(e));
   }

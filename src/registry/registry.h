@@ -210,6 +210,13 @@ class Registry {
   virtual Result<int64_t> resolve(const std::string& model, const std::string& ref) const = 0;
   virtual Result<std::vector<ModelSummary>> list_models() const = 0;
   virtual Result<ModelSummary> get_model(const std::string& model) const = 0;
+  // Keyset pages of the two listings above, for registries with many models or
+  // versions: the models named after `after_name` (empty: from the first), in name
+  // order, at most `limit` of them; and one model's versions above `after_version`,
+  // at most `limit` (its aliases all come with every page). A page starts after the
+  // last item the previous one returned, so inserts never shift or repeat items.
+  virtual Result<std::vector<ModelSummary>> list_models_page(const std::string& after_name, size_t limit) const = 0;
+  virtual Result<ModelSummary> get_model_page(const std::string& model, int64_t after_version, size_t limit) const = 0;
 
   // --- aliases ---
   virtual Status set_alias(const std::string& model, const std::string& alias, int64_t version,

@@ -2,7 +2,9 @@
 
 #include "registry/spec_json_fields.h"
 
+#include <limits>
 #include <set>
+#include <utility>
 
 namespace quiver::registry {
 namespace {
@@ -42,6 +44,16 @@ Status parse_version_options(const json& e, const std::string& where, DeployedVe
   if (e.contains("max_queue")) {
     QUIVER_ASSIGN_OR_RETURN(auto n, integer_in(e["max_queue"], where + ".max_queue", 1, 1'000'000));
     dv.max_queue = static_cast<int>(n);
+  }
+  if (e.contains("load")) {
+    const json& v = e["load"];
+    if (v == "eager") {
+      dv.load = LoadPolicy::kEager;
+    } else if (v == "on_demand") {
+      dv.load = LoadPolicy::kOnDemand;
+    } else {
+      return invalid_argument(where + ".load must be \"eager\" or \"on_demand\", not " + v.dump());
+    }
   }
   if (e.contains("timeout_ms")) {
     QUIVER_ASSIGN_OR_RETURN(dv.timeout_ms, integer_in(e["timeout_ms"], where + ".timeout_ms", 0, 3'600'000));
@@ -86,6 +98,7 @@ void write_version_options(const DeployedVersion& dv, nlohmann::ordered_json& e)
   if (dv.isolation != defaults.isolation) e["isolation"] = "process";
   if (dv.memory_limit_mb != defaults.memory_limit_mb) e["memory_limit_mb"] = dv.memory_limit_mb;
   if (dv.worker_timeout_ms != defaults.worker_timeout_ms) e["worker_timeout_ms"] = dv.worker_timeout_ms;
+  if (dv.load == LoadPolicy::kOnDemand) e["load"] = "on_demand";
 }
 
 Status parse_health(const json& h, HealthConfig& health) {
@@ -138,6 +151,50 @@ Status parse_access(const json& a, AccessConfig& access) {
   return Status::ok();
 }
 
+Result<int64_t> parse_byte_size(std::string_view text) {
+  static constexpr std::pair<std::string_view, int64_t> kSuffixes[] = {
+      {"Ki", int64_t{1} << 10}, {"Mi", int64_t{1} << 20}, {"Gi", int64_t{1} << 30}, {"Ti", int64_t{1} << 40},
+      {"K", 1'000},             {"M", 1'000'000},         {"G", 1'000'000'000},     {"T", 1'000'000'000'000}};
+  const auto bad = [&] {
+    return invalid_argument("'" + std::string(text) + "' is not a byte size; write e.g. 512Mi, 4Gi, 100M or 2048");
+  };
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 15) return bad();
+  const int64_t number = std::stoll(std::string(text.substr(0, digits)));
+  const std::string_view suffix = text.substr(digits);
+  int64_t unit = 1;
+  if (!suffix.empty() && suffix != "B") {
+    bool found = false;
+    for (const auto& [name, size] : kSuffixes)
+      if (suffix == name) {
+        unit = size;
+        found = true;
+      }
+    if (!found) return bad();
+  }
+  if (number > std::numeric_limits<int64_t>::max() / unit) return bad();
+  return number * unit;
+}
+
+Result<int64_t> parse_memory_budget(const json& v, const std::string& where) {
+  if (v.is_number_integer() && v.get<int64_t>() >= 0) return v.get<int64_t>();
+  if (v.is_string()) {
+    auto bytes = parse_byte_size(v.get<std::string>());
+    if (!bytes.is_ok()) return bytes.status().with_context(where);
+    return bytes;
+  }
+  return invalid_argument(where + " must be a byte size such as \"512Mi\" or a number of bytes, not " + v.dump());
+}
+
+std::string format_byte_size(int64_t bytes) {
+  static constexpr std::pair<const char*, int64_t> kUnits[] = {
+      {"Ti", int64_t{1} << 40}, {"Gi", int64_t{1} << 30}, {"Mi", int64_t{1} << 20}, {"Ki", int64_t{1} << 10}};
+  for (const auto& [name, size] : kUnits)
+    if (bytes > 0 && bytes % size == 0) return std::to_string(bytes / size) + name;
+  return std::to_string(bytes);
+}
+
 void write_deployment_options(const DeploymentSpec& spec, nlohmann::ordered_json& out) {
   const HealthConfig dh;
   if (spec.health != dh) {
@@ -152,6 +209,7 @@ void write_deployment_options(const DeploymentSpec& spec, nlohmann::ordered_json
   if (spec.cache.max_entries != 0) out["cache"] = {{"max_entries", spec.cache.max_entries}};
   if (spec.access.inference != InferenceAccess::kServerDefault)
     out["access"] = {{"inference", spec.access.inference == InferenceAccess::kPublic ? "public" : "token"}};
+  if (spec.memory_budget_bytes != 0) out["memory_budget"] = format_byte_size(spec.memory_budget_bytes);
 }
 
 }  // namespace quiver::registry

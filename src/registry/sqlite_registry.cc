@@ -297,6 +297,76 @@ Result<ModelSummary> SqliteRegistry::get_model(const std::string& model) const {
   return summary;
 }
 
+Result<std::vector<ModelSummary>> SqliteRegistry::list_models_page(const std::string& after_name,
+                                                                   size_t limit) const {
+  std::lock_guard lock(mu_);
+  std::vector<ModelSummary> out;
+  if (limit == 0) return out;
+  std::map<std::string, size_t> index;
+  QUIVER_ASSIGN_OR_RETURN(
+      sqlite::Statement models,
+      db_->prepare("SELECT name FROM models WHERE name > ?1 ORDER BY name LIMIT ?2", after_name,
+                   static_cast<int64_t>(limit)));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, models.step());
+    if (!row) break;
+    index[models.text_at(0)] = out.size();
+    out.emplace_back().name = models.text_at(0);
+  }
+  if (out.empty()) return out;
+  // The page's versions and aliases: one range scan each over the primary keys.
+  const std::string& last = out.back().name;
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement versions,
+                          db_->prepare("SELECT model, version, signed_by FROM versions WHERE model > ?1 AND "
+                                       "model <= ?2 ORDER BY model, version",
+                                       after_name, last));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, versions.step());
+    if (!row) break;
+    auto it = index.find(versions.text_at(0));
+    if (it == index.end()) continue;
+    ModelSummary& summary = out[it->second];
+    summary.versions.push_back(versions.int_at(1));
+    if (std::string signer = versions.text_at(2); !signer.empty()) summary.signed_by[versions.int_at(1)] = signer;
+  }
+  QUIVER_ASSIGN_OR_RETURN(
+      sqlite::Statement aliases,
+      db_->prepare("SELECT model, alias, version FROM aliases WHERE model > ?1 AND model <= ?2", after_name, last));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, aliases.step());
+    if (!row) break;
+    if (auto it = index.find(aliases.text_at(0)); it != index.end())
+      out[it->second].aliases[aliases.text_at(1)] = aliases.int_at(2);
+  }
+  return out;
+}
+
+Result<ModelSummary> SqliteRegistry::get_model_page(const std::string& model, int64_t after_version,
+                                                    size_t limit) const {
+  std::lock_guard lock(mu_);
+  QUIVER_RETURN_IF_ERROR(require_model_locked(model));
+  ModelSummary summary;
+  summary.name = model;
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement versions,
+                          db_->prepare("SELECT version, signed_by FROM versions WHERE model = ?1 AND version > ?2 "
+                                       "ORDER BY version LIMIT ?3",
+                                       model, after_version, static_cast<int64_t>(limit)));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, versions.step());
+    if (!row) break;
+    summary.versions.push_back(versions.int_at(0));
+    if (std::string signer = versions.text_at(1); !signer.empty()) summary.signed_by[versions.int_at(0)] = signer;
+  }
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement aliases,
+                          db_->prepare("SELECT alias, version FROM aliases WHERE model = ?1", model));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, aliases.step());
+    if (!row) break;
+    summary.aliases[aliases.text_at(0)] = aliases.int_at(1);
+  }
+  return summary;
+}
+
 // --- aliases ---
 
 Status SqliteRegistry::set_alias(const std::string& model, const std::string& alias, int64_t version,

@@ -25,6 +25,8 @@ class SqliteRegistry final : public Registry {
   Result<int64_t> resolve(const std::string& model, const std::string& ref) const override;
   Result<std::vector<ModelSummary>> list_models() const override;
   Result<ModelSummary> get_model(const std::string& model) const override;
+  Result<std::vector<ModelSummary>> list_models_page(const std::string& after_name, size_t limit) const override;
+  Result<ModelSummary> get_model_page(const std::string& model, int64_t after_version, size_t limit) const override;
 
   Status set_alias(const std::string& model, const std::string& alias, int64_t version,
                    const Actor& actor) override;

@@ -17,16 +17,25 @@ Result<std::shared_ptr<const ModelRoute>> ModelRoute::build(std::string model, i
   r->spec_ = std::move(spec);
   r->ejected_ = std::move(ejected);
 
-  // Endpoints in spec order, so endpoints_[0] is the default version.
+  // Endpoints in spec order, so endpoints_[0] is the default version. Looked up
+  // through a sorted index: a model may list a thousand on-demand versions.
+  std::vector<std::pair<int64_t, size_t>> given;
+  given.reserve(endpoints.size());
+  for (size_t i = 0; i < endpoints.size(); ++i) given.emplace_back(endpoints[i].version, i);
+  std::sort(given.begin(), given.end());
+  r->endpoints_.reserve(r->spec_.versions.size());
   for (const auto& dv : r->spec_.versions) {
-    auto it = std::find_if(endpoints.begin(), endpoints.end(),
-                           [&](const Endpoint& e) { return e.version == dv.version.version; });
+    auto g = std::lower_bound(given.begin(), given.end(), std::make_pair(dv.version.version, size_t{0}));
+    const bool found = g != given.end() && g->first == dv.version.version;
+    auto it = found ? endpoints.begin() + static_cast<std::ptrdiff_t>(g->second) : endpoints.end();
     if (it == endpoints.end() || !it->servable)
       return invalid_argument("version " + std::to_string(dv.version.version) + " of '" + r->model_ +
                               "' has no ready servable");
     r->endpoints_.push_back(*it);
     r->endpoints_.back().routed_baseline = it->servable->stats().routed();
   }
+  for (const auto& e : r->endpoints_) r->by_version_.emplace_back(e.version, &e);
+  std::sort(r->by_version_.begin(), r->by_version_.end());
   // With no traffic weights the first listed version takes everything; if it is
   // ejected, the next healthy one in the list does.
   r->default_ = &r->endpoints_.front();
@@ -70,9 +79,9 @@ Result<std::shared_ptr<const ModelRoute>> ModelRoute::build(std::string model, i
 }
 
 const Endpoint* ModelRoute::find(int64_t version) const {
-  for (const auto& e : endpoints_)
-    if (e.version == version) return &e;
-  return nullptr;
+  auto it = std::lower_bound(by_version_.begin(), by_version_.end(), version,
+                             [](const auto& entry, int64_t v) { return entry.first < v; });
+  return it != by_version_.end() && it->first == version ? it->second : nullptr;
 }
 
 const Endpoint* ModelRoute::pick_weighted(const Headers& headers, const Params& params, RouteKind& kind) const {

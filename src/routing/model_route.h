@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/deployment_spec.h"
@@ -81,6 +82,9 @@ class ModelRoute {
   int64_t revision_ = 0;
   DeploymentSpec spec_;
   std::vector<Endpoint> endpoints_;  // spec.versions order; never resized after build
+  // (version, endpoint) sorted by version: find() in O(log n) for models with
+  // hundreds of on-demand versions.
+  std::vector<std::pair<int64_t, const Endpoint*>> by_version_;
   std::vector<WeightedChoice> choices_;  // parallel to weighted_targets_
   std::vector<const Endpoint*> weighted_targets_;
   std::vector<uint64_t> cumulative_;  // running weight sums for random picks

@@ -11,8 +11,13 @@
 #include "server/auth_setup.h"
 #include "auth/bootstrap.h"
 #include "api/http/http_server.h"
+#include "api/http/access_log.h"
 #include "api/http/oip_codec.h"
+#include "metrics/build_info.h"
+#include "metrics/process_metrics.h"
+#include "rollout/periodic_loop.h"
 #include "server/rollout_signals.h"
+#include "server/stats_source.h"
 #include "server/version_runner.h"
 #include "backends/backend.h"
 
@@ -24,6 +29,7 @@ using api::TlsContextProvider;
 
 struct QuiverServer::Parts {
   SystemClock clock;
+  std::filesystem::path trusted_keys_dir;  // re-read on SIGHUP
   std::unique_ptr<store::BlobStore> blobs;
   std::unique_ptr<registry::Registry> registry;
   std::unique_ptr<auth::SignaturePolicy> signatures;  // used by the manager and the API: outlives both
@@ -36,6 +42,12 @@ struct QuiverServer::Parts {
   std::unique_ptr<RolloutSignals> signals;
   std::unique_ptr<rollout::RolloutController> rollouts;  // stopped before the manager
   std::unique_ptr<rollout::BanditController> bandits;    // likewise
+  // The console's traffic history: a sampler of the servables' counters on a loop of its own.
+  std::unique_ptr<metrics::StatsHistory> stats_history;
+  std::unique_ptr<rollout::PeriodicLoop> stats_loop;  // stopped before the manager
+  // Repository index/load/unload and model configuration for HTTP and gRPC; its waits
+  // are answered (stop) before the listeners stop, and it outlives them.
+  std::unique_ptr<lifecycle::ModelRepository> repository;
   std::unique_ptr<ApiContext> ctx;
   std::unique_ptr<rollout::ObjectiveController> objectives;  // reads facts through ctx
   std::unique_ptr<AuthParts> auth;  // tokens, access audit; used by http and grpc, so outlives them
@@ -98,10 +110,12 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   QUIVER_ASSIGN_OR_RETURN(p->registry, registry::Registry::open(o.data_dir / "registry.db"));
   QUIVER_ASSIGN_OR_RETURN(p->auth, start_auth(o, *p->registry, p->routes, p->clock, metrics::default_registry()));
   QUIVER_ASSIGN_OR_RETURN(p->signatures, make_signature_policy(o, *p->registry));
+  p->trusted_keys_dir = o.trusted_keys_dir;
 
   lifecycle::ManagerOptions mo;
   mo.intra_op_threads = o.intra_op_threads;
   mo.warmup_runs = o.warmup_runs;
+  mo.memory_budget_bytes = o.memory_budget_bytes;
   mo.verify_before_load = [s = p->signatures.get()](const registry::VersionRecord& v) {
     return s->verify_before_load(v);
   };
@@ -149,6 +163,11 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   p->ctx->tensor_limits = o.tensor_limits;
   p->ctx->signatures = p->signatures.get();
   p->ctx->backup_tmp_dir = o.data_dir / "tmp";  // swept by the blob store on start
+  p->repository = std::make_unique<lifecycle::ModelRepository>(*p->registry, *p->manager, p->routes, p->clock);
+  p->ctx->repository = p->repository.get();
+  p->stats_history = make_stats_history(p->clock, p->routes);
+  p->stats_loop = std::make_unique<rollout::PeriodicLoop>([h = p->stats_history.get()] { return h->step(); });
+  p->ctx->stats_history = p->stats_history.get();
   p->objectives = std::make_unique<rollout::ObjectiveController>(
       *p->registry,
       [c = p->ctx.get()](const std::string& model, const std::vector<int64_t>& versions) {
@@ -158,6 +177,9 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
       },
       p->clock, [m = p->manager.get()] { m->notify(); }, std::chrono::milliseconds(o.objective_interval_ms));
 
+  // The standard process_* families and quiver_build_info, beside every module's own.
+  metrics::register_process_metrics(metrics::default_registry());
+  metrics::register_build_info(metrics::default_registry());
   HttpServerOptions ho;
   ho.host = o.host;
   ho.port = static_cast<uint16_t>(o.http_port);
@@ -174,6 +196,12 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   ho.body_timeout = std::chrono::milliseconds(o.body_timeout_ms);
   ho.idle_timeout = std::chrono::seconds(o.idle_timeout_s);
   ho.tls = p->tls;
+  if (!o.access_log.empty()) {  // shared by both listeners: one file, one line per request
+    AccessLogOptions lo;
+    lo.dropped = &metrics::default_registry().counter(
+        "quiver_access_log_dropped_total", "Access log lines dropped because writing fell behind");
+    QUIVER_ASSIGN_OR_RETURN(ho.access_log, http::AccessLogWriter::open(o.access_log, lo));
+  }
   if (o.management_port >= 0) {
     HttpServerOptions mo_http = ho;
     mo_http.host = o.management_host;
@@ -197,6 +225,9 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
     register_quality_routes(*server, *p->ctx);
     register_signature_routes(*server, *p->ctx);
     register_backup_routes(*server, *p->ctx);
+    register_repository_routes(*server, *p->ctx);
+    register_ui_routes(*server);
+    register_stats_routes(*server, *p->ctx);
     install_auth(*server, *p->registry, *p->auth);
   }
 
@@ -206,8 +237,11 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   p->rollouts->start();
   p->bandits->start();
   p->objectives->start();
+  p->stats_loop->start();
+  p->repository->start();
   // A listener that cannot start stops everything started before it.
   const auto fail = [&p](Status st) {
+    p->repository->stop();
     if (p->grpc) p->grpc->stop();
     if (p->management) p->management->stop();
     p->http->stop();
@@ -216,6 +250,7 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
     p->rollouts->stop();
     p->bandits->stop();
     p->objectives->stop();
+    p->stats_loop->stop();
     p->manager->stop();
     return st;
   };
@@ -243,6 +278,7 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   }
   p->grpc = std::make_unique<grpc_api::GrpcServer>(p->routes, *p->manager, *p->inference);
   p->grpc->set_authorizer(p->auth->authorizer.get());
+  p->grpc->set_repository(p->repository.get());
   if (Status st = p->grpc->start(go); !st.is_ok()) return fail(st);
   return std::unique_ptr<QuiverServer>(new QuiverServer(std::move(p)));
 }
@@ -262,8 +298,20 @@ Status QuiverServer::reload_tls() {
   return parts_->tls->reload();
 }
 
+Status QuiverServer::reload_trusted_keys() {
+  if (!parts_ || parts_->trusted_keys_dir.empty()) return Status::ok();
+  QUIVER_ASSIGN_OR_RETURN(auth::TrustedKeys keys, auth::TrustedKeys::load_dir(parts_->trusted_keys_dir));
+  auto shared = std::make_shared<const auth::TrustedKeys>(std::move(keys));
+  const std::string described = shared->describe();
+  const size_t count = shared->keys().size();
+  QUIVER_RETURN_IF_ERROR(parts_->signatures->replace_keys(std::move(shared)));
+  spdlog::info("now trusting {} artifact signing key(s): {}", count, described);
+  return Status::ok();
+}
+
 void QuiverServer::stop() {
   if (!parts_) return;
+  parts_->repository->stop();  // answers waiting loads and unloads, so the listeners can drain
   parts_->grpc->stop();
   parts_->http->stop();
   if (parts_->management) parts_->management->stop();
@@ -273,6 +321,7 @@ void QuiverServer::stop() {
   parts_->rollouts->stop();
   parts_->bandits->stop();
   parts_->objectives->stop();
+  parts_->stats_loop->stop();
   parts_->manager->stop();
   parts_.reset();
 }

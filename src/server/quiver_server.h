@@ -25,6 +25,9 @@ class QuiverServer {
   // Re-reads the TLS certificate, key and client CA (SIGHUP). New connections use
   // them; open ones keep theirs. An error keeps the previous ones. OK without TLS.
   Status reload_tls();
+  // Re-reads --trusted-keys (SIGHUP): registrations and loads from then on check
+  // against the new set. An error keeps the previous set.
+  Status reload_trusted_keys();
   // Stops accepting, drains in-flight requests and unloads models. Idempotent.
   void stop();
 

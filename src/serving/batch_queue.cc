@@ -1,6 +1,7 @@
 #include "serving/batch_queue.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "serving/batching.h"
 
@@ -30,12 +31,18 @@ BatchQueue::PushResult BatchQueue::push(QueuedRequest& request) {
   return PushResult::kQueued;
 }
 
-bool BatchQueue::next_batch(Batch& out) {
+bool BatchQueue::next_batch(Batch& out, const std::atomic<bool>* quit) {
   out.requests.clear();
   out.expired.clear();
   out.rows = 0;
   std::unique_lock lock(mu_);
-  work_cv_.wait(lock, [this] { return !gathering_ && (closed_ || !queue_.empty()); });
+  const auto told_to_quit = [quit] { return quit && quit->load(std::memory_order_acquire); };
+  work_cv_.wait(lock, [&] { return told_to_quit() || (!gathering_ && (closed_ || !queue_.empty())); });
+  if (told_to_quit()) {
+    // The wake-up this worker may have consumed belongs to someone else now.
+    if (!queue_.empty()) work_cv_.notify_one();
+    return false;
+  }
   // Drain before exiting: queued requests were accepted and must be answered.
   if (queue_.empty()) return false;
   gathering_ = true;
@@ -112,6 +119,18 @@ void BatchQueue::close() {
   }
   work_cv_.notify_all();
   gather_cv_.notify_all();
+}
+
+void BatchQueue::wake_all() {
+  { std::lock_guard lock(mu_); }  // a waiter between its predicate check and its wait sees the flag
+  work_cv_.notify_all();
+}
+
+std::vector<QueuedRequest> BatchQueue::take_all() {
+  std::lock_guard lock(mu_);
+  std::vector<QueuedRequest> out(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+  queue_.clear();
+  return out;
 }
 
 size_t BatchQueue::size() const {

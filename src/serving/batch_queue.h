@@ -16,6 +16,7 @@
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -41,6 +42,9 @@ struct QueuedRequest {
   std::optional<SteadyClock::time_point> deadline;  // none: waits as long as it takes
   std::optional<int64_t> rows;  // set when batchable (serving/batching.h)
   bool counted = true;          // false for warmup and probes: not user traffic
+  // Queued before the version's signature was known (an on-demand version's first
+  // load): the worker checks the inputs before running it.
+  bool unchecked = false;
 };
 
 struct Batch {
@@ -60,8 +64,16 @@ class BatchQueue {
   PushResult push(QueuedRequest& request);
 
   // Blocks until a batch is formed (true) or the queue is closed and empty (false).
-  // A returned batch may hold only expired requests.
-  bool next_batch(Batch& out);
+  // A returned batch may hold only expired requests. A worker passing `quit` also
+  // returns false as soon as *quit is set and wake_all() is called (scaling down,
+  // eviction); queued work stays for the other workers.
+  bool next_batch(Batch& out, const std::atomic<bool>* quit = nullptr);
+
+  // Wakes every idle worker so that one told to quit notices.
+  void wake_all();
+  // Removes and returns every queued request (to answer them when no worker will:
+  // a failed on-demand load, or a stop with no instances).
+  std::vector<QueuedRequest> take_all();
 
   // Wakes every waiter; later pushes are refused, queued requests are still handed
   // out so that accepted work is answered. Idempotent.

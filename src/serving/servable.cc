@@ -1,5 +1,6 @@
 #include "serving/servable.h"
 
+#include <algorithm>
 #include <cmath>
 #include <future>
 
@@ -22,37 +23,174 @@ Servable::Servable(ServableConfig config, metrics::MetricsRegistry* metrics)
       stats_(metrics, config_.model, config_.version),
       queue_(config_.max_queue, config_.batching) {}
 
-Result<std::shared_ptr<Servable>> Servable::load(const ServableConfig& config, const BackendLoader& loader,
-                                                 metrics::MetricsRegistry* metrics) {
+static Status check_config(const ServableConfig& config) {
   if (config.instances < 1) return invalid_argument("instances must be at least 1");
   if (config.batching.max_batch_size < 1) return invalid_argument("batching.max_batch_size must be at least 1");
   if (config.batching.max_queue_delay_us < 0) return invalid_argument("batching.max_queue_delay_us must be >= 0");
+  return Status::ok();
+}
+
+Result<std::shared_ptr<Servable>> Servable::load(const ServableConfig& config, const BackendLoader& loader,
+                                                 metrics::MetricsRegistry* metrics) {
+  QUIVER_RETURN_IF_ERROR(check_config(config));
   std::shared_ptr<Servable> s(new Servable(config, metrics));
-  backends::LoadRequest req{config.framework, config.artifact_path, config.declared, config.intra_op_threads};
-  req.isolated = config.isolation == Isolation::kProcess;
-  req.memory_limit_mb = config.memory_limit_mb;
-  req.label = s->describe();
+  s->loader_ = loader;
+  QUIVER_ASSIGN_OR_RETURN(auto backends, s->load_backends(config.instances));
+  std::lock_guard lock(s->pool_mu_);
+  s->start_workers(std::move(backends));
+  return s;
+}
+
+Result<std::shared_ptr<Servable>> Servable::deferred(const ServableConfig& config, BackendLoader loader,
+                                                     metrics::MetricsRegistry* metrics, DemandHook on_demand) {
+  QUIVER_RETURN_IF_ERROR(check_config(config));
+  if (!on_demand) return invalid_argument("an on-demand servable needs a demand hook");
+  std::shared_ptr<Servable> s(new Servable(config, metrics));
+  s->loader_ = std::move(loader);
+  s->on_demand_ = std::move(on_demand);
+  s->residency_.store(Residency::kCold);
+  return s;
+}
+
+backends::LoadRequest Servable::load_request() {
+  backends::LoadRequest req{config_.framework, config_.artifact_path, config_.declared, config_.intra_op_threads};
+  req.isolated = config_.isolation == Isolation::kProcess;
+  req.memory_limit_mb = config_.memory_limit_mb;
+  req.label = describe();
   if (req.isolated) {
-    req.worker_timeout_ms = config.worker_timeout.count();
+    req.worker_timeout_ms = config_.worker_timeout.count();
     // The instances (and their monitor threads, which call this) are destroyed before
     // stats_: see ~Servable.
-    req.on_worker_restart = [stats = &s->stats_](const std::string& reason) { stats->record_worker_restart(reason); };
+    req.on_worker_restart = [stats = &stats_](const std::string& reason) { stats->record_worker_restart(reason); };
   }
-  for (int i = 0; i < config.instances; ++i) {
-    auto backend = loader(req);
+  return req;
+}
+
+Result<std::vector<std::unique_ptr<backends::Backend>>> Servable::load_backends(int n) {
+  const auto req = load_request();
+  std::vector<std::unique_ptr<backends::Backend>> out;
+  for (int i = 0; i < n; ++i) {
+    auto backend = loader_(req);
     if (!backend.is_ok()) return backend.status();
-    s->instances_.push_back(std::move(backend).value());
+    out.push_back(std::move(backend).value());
   }
-  s->signature_ = s->instances_.front()->signature();
-  for (size_t i = 0; i < s->instances_.size(); ++i) s->workers_.emplace_back([raw = s.get(), i] { raw->worker_loop(i); });
-  return s;
+  return out;
+}
+
+void Servable::start_workers(std::vector<std::unique_ptr<backends::Backend>> backends) {
+  if (backends.empty()) return;
+  // Every load of one artifact has the same signature: learn it once, never rewrite
+  // it (readers hold references to it).
+  if (!signature_known_.load(std::memory_order_relaxed)) {
+    signature_ = backends.front()->signature();
+    signature_known_.store(true, std::memory_order_release);
+  }
+  for (auto& backend : backends) {
+    auto w = std::make_unique<Worker>();
+    w->backend = std::move(backend);
+    Worker* raw = w.get();
+    w->thread = std::thread([this, raw] { worker_loop(raw); });
+    workers_.push_back(std::move(w));
+  }
+  active_instances_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+}
+
+std::vector<std::unique_ptr<Servable::Worker>> Servable::detach_workers(size_t n) {
+  n = std::min(n, workers_.size());
+  const size_t keep = workers_.size() - n;
+  std::vector<std::unique_ptr<Worker>> out;
+  for (size_t i = keep; i < workers_.size(); ++i) {
+    workers_[i]->quit.store(true, std::memory_order_release);
+    out.push_back(std::move(workers_[i]));
+  }
+  workers_.resize(keep);
+  active_instances_.store(static_cast<int>(keep), std::memory_order_relaxed);
+  return out;
+}
+
+void Servable::join_retired(std::vector<std::unique_ptr<Worker>> retired) {
+  if (retired.empty()) return;
+  queue_.wake_all();
+  for (auto& w : retired)
+    if (w->thread.joinable()) w->thread.join();
+  // Destroying `retired` frees their backends.
+}
+
+Status Servable::make_resident() {
+  {
+    std::lock_guard lock(pool_mu_);
+    if (stopped_) return unavailable(describe() + " is shutting down");
+    if (residency_.load() == Residency::kResident) return Status::ok();
+    residency_.store(Residency::kLoading);
+  }
+  auto backends = load_backends(config_.instances);  // slow: without the lock
+  std::vector<QueuedRequest> failed;
+  Status why = Status::ok();
+  {
+    std::lock_guard lock(pool_mu_);
+    if (stopped_) {
+      why = unavailable(describe() + " is shutting down");
+    } else if (!backends.is_ok()) {
+      why = unavailable("loading " + describe() + " on demand failed: " + backends.status().message());
+    }
+    if (!why.is_ok()) {
+      // Under the lock, so no request queues after this drain while still `loading`.
+      residency_.store(Residency::kCold);
+      failed = queue_.take_all();
+    } else {
+      start_workers(std::move(backends).value());
+      residency_.store(Residency::kResident);
+    }
+  }
+  fail_all(std::move(failed), why);
+  return why;
+}
+
+bool Servable::evict() {
+  std::vector<std::unique_ptr<Worker>> retired;
+  {
+    std::lock_guard lock(pool_mu_);
+    if (stopped_ || residency_.load() != Residency::kResident) return false;
+    residency_.store(Residency::kCold);  // seq_cst: pairs with enqueue()'s in-flight count
+    if (in_flight_.load() > 0) {
+      residency_.store(Residency::kResident);
+      return false;
+    }
+    retired = detach_workers(workers_.size());
+  }
+  // Joined without the lock: a worker may still be inside a request's callback (it
+  // stops counting in flight just before), and that callback may submit again.
+  join_retired(std::move(retired));
+  return true;
+}
+
+Status Servable::set_instances(int n) {
+  if (n < 1) return invalid_argument("instances must be at least 1");
+  int have = 0;
+  std::vector<std::unique_ptr<Worker>> retired;
+  {
+    std::lock_guard lock(pool_mu_);
+    if (stopped_ || residency_.load() != Residency::kResident) return Status::ok();
+    have = static_cast<int>(workers_.size());
+    if (n < have) retired = detach_workers(static_cast<size_t>(have - n));
+  }
+  if (!retired.empty()) {
+    join_retired(std::move(retired));  // lets them finish their batch first
+    return Status::ok();
+  }
+  if (n == have) return Status::ok();
+  QUIVER_ASSIGN_OR_RETURN(auto backends, load_backends(n - have));
+  std::lock_guard lock(pool_mu_);
+  // Evicted or stopped meanwhile: the new instances are simply dropped.
+  if (!stopped_ && residency_.load() == Residency::kResident) start_workers(std::move(backends));
+  return Status::ok();
 }
 
 Servable::~Servable() {
   stop();
   // Instances before the statistics they report worker restarts to (members would
   // be destroyed the other way round).
-  instances_.clear();
+  workers_.clear();
 }
 
 std::string Servable::describe() const {
@@ -65,12 +203,14 @@ void Servable::submit(std::vector<Tensor> inputs, InferDone done, std::optional<
 
 void Servable::enqueue(std::vector<Tensor> inputs, InferDone done, bool counted,
                        std::optional<Clock::time_point> deadline) {
-  if (Status st = check_inputs(signature_, inputs); !st.is_ok()) {
+  const bool known = signature_known_.load(std::memory_order_acquire);
+  if (Status st = check_inputs(signature(), inputs); !st.is_ok()) {
     done(st);
     return;
   }
   QueuedRequest request;
   request.enqueued = Clock::now();
+  request.unchecked = !known && config_.declared.inputs.empty();
   if (counted) {
     request.deadline = deadline;
     if (config_.timeout.count() > 0) {
@@ -82,8 +222,33 @@ void Servable::enqueue(std::vector<Tensor> inputs, InferDone done, bool counted,
   request.inputs = std::move(inputs);
   request.done = std::move(done);
   request.counted = counted;
-  // Counted before it is visible to a worker, which may finish it at once.
+  last_used_ns_.store(request.enqueued.time_since_epoch().count(), std::memory_order_relaxed);
+  // Counted before it is visible to a worker, which may finish it at once, and before
+  // the residency is read (see evict()).
   in_flight_.fetch_add(1);
+  if (residency_.load() != Residency::kResident) {
+    enqueue_cold(request);
+    return;
+  }
+  push(request);
+}
+
+void Servable::enqueue_cold(QueuedRequest& request) {
+  bool first = false;
+  {
+    std::lock_guard lock(pool_mu_);
+    if (residency_.load() == Residency::kCold && !stopped_) {
+      residency_.store(Residency::kLoading);
+      first = true;
+    }
+    // Queued under the lock: a failing load drains the queue under it too, so the
+    // request is either drained or served by the instances being loaded.
+    push(request);
+  }
+  if (first) on_demand_(weak_from_this());
+}
+
+void Servable::push(QueuedRequest& request) {
   switch (queue_.push(request)) {
     case BatchQueue::PushResult::kQueued: return;
     case BatchQueue::PushResult::kClosed:
@@ -92,10 +257,18 @@ void Servable::enqueue(std::vector<Tensor> inputs, InferDone done, bool counted,
       return;
     case BatchQueue::PushResult::kFull:
       in_flight_.fetch_sub(1);
-      if (counted) stats_.record_rejected();
+      if (request.counted) stats_.record_rejected();
       request.done(resource_exhausted(describe() + " is overloaded: " + std::to_string(config_.max_queue) +
                                       " requests queued (its max_queue); retry later"));
       return;
+  }
+}
+
+void Servable::fail_all(std::vector<QueuedRequest> requests, const Status& why) {
+  for (auto& r : requests) {
+    if (r.counted) stats_.record_error();
+    in_flight_.fetch_sub(1);
+    r.done(why);
   }
 }
 
@@ -107,13 +280,29 @@ Result<std::vector<Tensor>> Servable::infer_sync(std::vector<Tensor> inputs) {
   return future.get();
 }
 
-void Servable::worker_loop(size_t instance) {
-  backends::Backend& backend = *instances_[instance];
+void Servable::worker_loop(Worker* worker) {
+  backends::Backend& backend = *worker->backend;
   Batch batch;
-  while (queue_.next_batch(batch)) {
+  while (queue_.next_batch(batch, &worker->quit)) {
     for (QueuedRequest& r : batch.expired) answer_expired(r);
     if (!batch.requests.empty()) run_batch(backend, batch);
   }
+}
+
+// Requests queued before the signature was known are checked now, before they run.
+static void check_late(Batch& batch, const ModelSignature& signature,
+                       const std::function<void(QueuedRequest&, Status)>& reject) {
+  std::vector<QueuedRequest> keep;
+  for (auto& r : batch.requests) {
+    Status st = r.unchecked ? check_inputs(signature, r.inputs) : Status::ok();
+    if (st.is_ok()) {
+      keep.push_back(std::move(r));
+    } else {
+      batch.rows -= r.rows.value_or(1);
+      reject(r, st);
+    }
+  }
+  batch.requests = std::move(keep);
 }
 
 static Result<std::vector<Tensor>> guarded_infer(backends::Backend& backend, const std::vector<Tensor>& inputs) {
@@ -129,6 +318,12 @@ static Result<std::vector<Tensor>> guarded_infer(backends::Backend& backend, con
 void Servable::run_batch(backends::Backend& backend, Batch& batch) {
   auto& requests = batch.requests;
   const auto started = Clock::now();
+  bool any_unchecked = false;
+  for (const auto& r : requests) any_unchecked = any_unchecked || r.unchecked;
+  if (any_unchecked) {
+    check_late(batch, signature(), [&](QueuedRequest& r, Status st) { finish(r, std::move(st), started, started); });
+    if (requests.empty()) return;
+  }
   bool any_counted = false;
   for (const auto& r : requests) any_counted = any_counted || r.counted;
   if (any_counted) stats_.record_batch(batch.rows, requests.size());
@@ -190,9 +385,17 @@ void Servable::answer_expired(QueuedRequest& request) {
 
 void Servable::stop() {
   std::call_once(stop_once_, [this] {
-    queue_.close();
-    for (auto& t : workers_)
-      if (t.joinable()) t.join();
+    std::vector<QueuedRequest> orphans;
+    {
+      std::lock_guard lock(pool_mu_);
+      stopped_ = true;
+      queue_.close();
+      for (auto& w : workers_)
+        if (w->thread.joinable()) w->thread.join();
+      // With no instance (a cold on-demand version) no worker drained the queue.
+      orphans = queue_.take_all();
+    }
+    fail_all(std::move(orphans), unavailable(describe() + " is shutting down"));
   });
 }
 

@@ -10,7 +10,21 @@
 // must not capture the Servable. So the last reference is always dropped by the
 // lifecycle manager after draining, never by a worker or an I/O thread.
 //
-// Thread-safety: submit(), stats and accessors may be called from any thread.
+// Residency. An eager servable (load()) is resident from the start. An on-demand one
+// (deferred()) starts cold and loads its instances only when work arrives:
+//
+//   cold ──first submit──► loading ──make_resident() ok──► resident ──evict()──► cold
+//                             └── make_resident() fails: queued requests fail ──► cold
+//
+// The first submit while cold calls the demand hook once (the lifecycle's on-demand
+// loader, which loads on its own thread); requests queue meanwhile with their
+// deadlines. evict() refuses while anything is in flight: a submit counts itself in
+// flight before it reads the residency, and evict() publishes `cold` before it reads
+// the in-flight count, so one of the two always sees the other.
+//
+// Thread-safety: submit(), stats and accessors may be called from any thread;
+// make_resident(), evict() and set_instances() from control threads (they block
+// while backends load or workers finish).
 #pragma once
 
 #include <atomic>
@@ -58,11 +72,22 @@ struct ServableConfig {
 // Loads one backend instance; replaceable in tests.
 using BackendLoader = std::function<Result<std::unique_ptr<backends::Backend>>(const backends::LoadRequest&)>;
 
-class Servable {
+class Servable;
+// Called (once per cold period) by the first submit that finds an on-demand servable
+// cold. Must not block: it hands the servable to a loader thread.
+using DemandHook = std::function<void(std::weak_ptr<Servable>)>;
+
+enum class Residency { kCold, kLoading, kResident };
+
+class Servable : public std::enable_shared_from_this<Servable> {
  public:
   // Loads config.instances backends (all must load) and starts one worker each.
   static Result<std::shared_ptr<Servable>> load(const ServableConfig& config, const BackendLoader& loader,
                                                 metrics::MetricsRegistry* metrics);
+  // An on-demand servable: nothing loads until the first request (see Residency).
+  // Until its first load the signature is config.declared.
+  static Result<std::shared_ptr<Servable>> deferred(const ServableConfig& config, BackendLoader loader,
+                                                    metrics::MetricsRegistry* metrics, DemandHook on_demand);
   ~Servable();  // stop()s as a safety net
   Servable(const Servable&) = delete;
   Servable& operator=(const Servable&) = delete;
@@ -70,8 +95,32 @@ class Servable {
   const std::string& model() const { return config_.model; }
   int64_t version() const { return config_.version; }
   const std::string& framework() const { return config_.framework; }
-  int instances() const { return config_.instances; }
-  const ModelSignature& signature() const { return signature_; }
+  // Instances running now (0 while cold; the autoscaler moves it).
+  int instances() const { return active_instances_.load(std::memory_order_relaxed); }
+  // The backend's signature once loaded; before an on-demand version's first load,
+  // the declared one.
+  const ModelSignature& signature() const {
+    return signature_known_.load(std::memory_order_acquire) ? signature_ : config_.declared;
+  }
+
+  Residency residency() const { return residency_.load(); }
+  bool on_demand() const { return static_cast<bool>(on_demand_); }
+  // When work last arrived (steady clock, ns since its epoch): the LRU order.
+  int64_t last_used_ns() const { return last_used_ns_.load(std::memory_order_relaxed); }
+  // Requests waiting for an instance (queue depth; the autoscaler's signal).
+  size_t queued() const { return queue_.size(); }
+
+  // Loads the instances of a cold (or loading) servable and starts their workers;
+  // on failure answers every queued request with Unavailable naming the cause and
+  // goes back to cold. OK at once when already resident.
+  Status make_resident();
+  // Unloads every instance when nothing is queued or running, and goes cold: true.
+  // False (nothing changes) when work is in flight or it is not resident.
+  bool evict();
+  // Grows or shrinks a resident servable's pool to `n` instances (n >= 1). Growing
+  // loads in the caller's thread; shrinking lets the retired workers finish their
+  // batch first. A cold servable only remembers nothing: it loads config.instances.
+  Status set_instances(int n);
 
   // Checks the inputs against the signature, then queues the work. `done` is called
   // exactly once: inline for a rejected request (bad input: InvalidArgument, queue
@@ -101,8 +150,27 @@ class Servable {
   void enqueue(std::vector<Tensor> inputs, InferDone done, bool counted,
                std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
+  // One backend instance and the thread that feeds it.
+  struct Worker {
+    std::unique_ptr<backends::Backend> backend;
+    std::thread thread;
+    std::atomic<bool> quit{false};
+  };
+
   Servable(ServableConfig config, metrics::MetricsRegistry* metrics);
-  void worker_loop(size_t instance);
+  backends::LoadRequest load_request();
+  Result<std::vector<std::unique_ptr<backends::Backend>>> load_backends(int n);
+  void start_workers(std::vector<std::unique_ptr<backends::Backend>> backends);  // pool_mu_ held
+  // Tells the last `n` workers to quit and takes them out of the pool (pool_mu_
+  // held); join_retired() then waits for them and frees their backends, without
+  // pool_mu_.
+  std::vector<std::unique_ptr<Worker>> detach_workers(size_t n);
+  void join_retired(std::vector<std::unique_ptr<Worker>> retired);
+  // A cold submit: starts the load when it is the first, and queues the request.
+  void enqueue_cold(QueuedRequest& request);
+  void push(QueuedRequest& request);
+  void fail_all(std::vector<QueuedRequest> requests, const Status& why);
+  void worker_loop(Worker* worker);
   void run_batch(backends::Backend& backend, Batch& batch);
   void answer_expired(QueuedRequest& request);
   // Records the request's statistics, stops counting it in flight, then answers it.
@@ -111,13 +179,21 @@ class Servable {
   std::string describe() const;  // "model 'm' version v"
 
   ServableConfig config_;
-  ModelSignature signature_;
-  std::vector<std::unique_ptr<backends::Backend>> instances_;
+  ModelSignature signature_;                // written once, before signature_known_
+  std::atomic<bool> signature_known_{false};
+  BackendLoader loader_;
+  DemandHook on_demand_;                    // empty: eager
   ServableStats stats_;
 
   BatchQueue queue_;
   std::atomic<int64_t> in_flight_{0};
-  std::vector<std::thread> workers_;
+  std::atomic<Residency> residency_{Residency::kResident};
+  std::atomic<int64_t> last_used_ns_{0};
+  std::atomic<int> active_instances_{0};
+
+  std::mutex pool_mu_;  // guards workers_, stopped_ and residency changes
+  std::vector<std::unique_ptr<Worker>> workers_;
+  bool stopped_ = false;
   std::once_flag stop_once_;
 };
 

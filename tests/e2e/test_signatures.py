@@ -203,3 +203,40 @@ def test_bad_trust_configuration_stops_the_server(tmp_path, keys):
     shutil.copy(keys.release, keys.trusted / "oops.pem")
     with pytest.raises(RuntimeError, match="private key"):
         Server(tmp_path / "b", ["--trusted-keys", keys.trusted]).start()
+
+
+def test_sighup_rereads_the_trusted_keys(server_factory, keys, iris):
+    """Adding a key to --trusted-keys and sending SIGHUP trusts it without a restart;
+    removing it and sending SIGHUP again distrusts it; an empty folder under
+    --require-signature is refused and the previous keys stay."""
+    import signal
+    import time
+    v1, v2 = iris
+    server = server_factory(extra_args=["--trusted-keys", keys.trusted, "--require-signature"])
+    assert register(server, "iris", v1, signature=sign(keys.intruder, v1)).status_code == 403
+
+    def trusted_ids():
+        return sorted(k["id"] for k in server.get("/v1/trusted-keys").json()["keys"])
+
+    def hup_until(expected):
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while trusted_ids() != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return trusted_ids()
+
+    openssl("ec", "-in", keys.intruder, "-pubout", "-out", keys.trusted / "intruder.pem")
+    assert hup_until(sorted([keys.release_id, keys.intruder_id])) == sorted([keys.release_id, keys.intruder_id])
+    r = register(server, "iris", v1, signature=sign(keys.intruder, v1))
+    assert r.status_code == 201 and r.json()["signed_by"] == keys.intruder_id, r.text
+
+    (keys.trusted / "release.pem").unlink()
+    assert hup_until([keys.intruder_id]) == [keys.intruder_id]
+    assert register(server, "iris", v2, signature=sign(keys.release, v2)).status_code == 403
+
+    # Emptied under --require-signature: refused, the last good set stays.
+    (keys.trusted / "intruder.pem").unlink()
+    server.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert trusted_ids() == [keys.intruder_id]
+    assert server.proc.poll() is None

@@ -4,6 +4,7 @@ made with the `openssl` command line in a temporary folder."""
 import http.client
 import importlib
 import json
+import os
 import pathlib
 import shutil
 import signal
@@ -174,6 +175,36 @@ def test_https_inference_and_plain_http_refused_cleanly(start_tls, example_model
     assert (tls_dir.stat().st_mode & 0o777) == 0o700
     assert ((tls_dir / "current" / "key.pem").stat().st_mode & 0o777) == 0o600
     assert server.post("/v2/models/iris/infer", json={"inputs": GOOD_INPUTS}).status_code == 200
+
+
+def quiver_cli(*args, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIVER_")}
+    env.update(env_extra or {})
+    return subprocess.run([str(BINARY), *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_cli_speaks_https_verifies_the_server_and_presents_a_client_certificate(start_tls, pki):
+    server = start_tls(["--tls-client-ca", pki.path("ca"), "--tls-client-auth", "require"])
+    url = f"https://localhost:{server.port}"
+    ok = quiver_cli("models", "--server", url, "--cacert", pki.path("ca"),
+                    "--client-cert", pki.path("client"), "--client-key", pki.path("client", "key"))
+    assert ok.returncode == 0, ok.stderr
+    # The same through the environment.
+    env_ok = quiver_cli("models", env_extra={"QUIVER_SERVER": url, "QUIVER_CACERT": pki.path("ca"),
+                                             "QUIVER_CLIENT_CERT": pki.path("client"),
+                                             "QUIVER_CLIENT_KEY": pki.path("client", "key")})
+    assert env_ok.returncode == 0, env_ok.stderr
+    # A server whose CA is not trusted: unreachable (exit 3), and the message says why.
+    untrusted = quiver_cli("models", "--server", url, "--cacert", pki.path("rogue"),
+                           "--client-cert", pki.path("client"), "--client-key", pki.path("client", "key"))
+    assert untrusted.returncode == 3 and "not trusted" in untrusted.stderr, untrusted.stderr
+    # The certificate names localhost and 127.0.0.1, not this name: refused.
+    wrong_name = quiver_cli("models", "--server", f"https://127.0.0.2:{server.port}", "--cacert", pki.path("ca"),
+                            "--client-cert", pki.path("client"), "--client-key", pki.path("client", "key"))
+    assert wrong_name.returncode == 3, wrong_name.stderr
+    # mutual TLS required and no client certificate: refused.
+    anonymous = quiver_cli("models", "--server", url, "--cacert", pki.path("ca"))
+    assert anonymous.returncode == 3, anonymous.stderr
 
 
 def test_mutual_tls_require(start_tls, pki):

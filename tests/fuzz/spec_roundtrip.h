@@ -5,6 +5,7 @@
 //   - validate_deployment_spec returns a Status (it may refuse) and never crashes.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -24,11 +25,16 @@ inline void check_round_trip(const DeploymentSpec& spec, const char* stage) {
              text.c_str());
 }
 
-// Resolves refs the way a registry would: a number is itself, an alias gets a small
-// number derived from its text (so two aliases may name one version, as in real life).
+// Resolves refs the way a registry would: digits are the version they spell (leading
+// zeros and all, as the registry reads them), an alias gets a small number derived
+// from its text (so two aliases may name one version, as in real life).
 inline Result<int64_t> fake_resolve(const std::string& ref) {
-  if (!ref.empty() && ref.find_first_not_of("0123456789") == std::string::npos && ref.size() < 18)
-    return static_cast<int64_t>(std::stoll(ref));
+  if (!ref.empty() && ref.find_first_not_of("0123456789") == std::string::npos) {
+    int64_t n = 0;
+    auto [ptr, ec] = std::from_chars(ref.data(), ref.data() + ref.size(), n);
+    if (ec != std::errc() || ptr != ref.data() + ref.size()) return not_found("no version " + ref);
+    return n;
+  }
   return static_cast<int64_t>(std::hash<std::string>{}(ref) % 7 + 1);
 }
 

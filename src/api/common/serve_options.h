@@ -41,6 +41,9 @@ struct ServeOptions {
   std::string management_host = "127.0.0.1";
   int intra_op_threads = 1;
   int warmup_runs = 3;  // TorchScript's profiling executor optimises after a few runs
+  // Bytes all `load: on_demand` versions may keep resident together; the least
+  // recently used idle ones are evicted beyond it. 0: no limit (`--memory-budget 4Gi`).
+  int64_t memory_budget_bytes = 0;
   // Predictions kept for joining feedback by request id: at most this many, this old.
   uint64_t prediction_log_max_entries = 1'000'000;
   int64_t prediction_log_max_age_s = 3600;
@@ -55,6 +58,10 @@ struct ServeOptions {
   // Signed artifacts (docs/security.md, "Signed artifacts").
   std::filesystem::path trusted_keys_dir;  // --trusted-keys: *.pem public keys; empty: none
   bool require_signature = false;          // --require-signature: every new version must be signed
+  // Observability (docs/observability.md).
+  std::string access_log;          // --access-log: a file, or "-" for stdout; empty: none
+  std::string log_level = "info";  // --log-level: trace, debug, info, warn, error
+  std::string log_format = "text"; // --log-format: text or json
 };
 
 }  // namespace quiver::api

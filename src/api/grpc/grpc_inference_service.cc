@@ -1,15 +1,11 @@
 #include "api/grpc/grpc_inference_service.h"
 
-#include <cctype>
-#include <chrono>
-#include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "api/grpc/infer_tensors.h"
-#include "api/http/oip_codec.h"
 #include "api/common/status_mapping.h"
+#include "api/grpc/infer_call.h"
+#include "api/grpc/infer_tensors.h"
 #include "backends/backend.h"
 #include "serving/servable.h"
 
@@ -45,33 +41,6 @@ void fill_metadata(const std::string& model, const routing::Endpoint& e, const s
   resp.set_platform(backends::platform_name(e.servable->framework()));
   add_specs(e.servable->signature().inputs, *resp.mutable_inputs());
   add_specs(e.servable->signature().outputs, *resp.mutable_outputs());
-}
-
-// gRPC metadata as the router's headers. Keys arrive lower-cased already; binary
-// ("-bin") values and pseudo-headers are not text a rule could match, so they are left out.
-Headers headers_from(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
-  Headers out;
-  for (const auto& [key, value] : metadata) {
-    std::string name(key.data(), key.size());
-    if (name.empty() || name.front() == ':' || name.ends_with("-bin")) continue;
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.emplace(std::move(name), std::string(value.data(), value.size()));
-  }
-  return out;
-}
-
-// The client's gRPC deadline (wall clock; none is the far future) on the steady
-// clock the request queue uses.
-std::optional<std::chrono::steady_clock::time_point> steady_deadline(std::chrono::system_clock::time_point deadline) {
-  if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
-  const auto left = deadline - std::chrono::system_clock::now();
-  return std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
-}
-
-std::vector<api::RequestedOutput> requested_outputs(const inference::ModelInferRequest& req) {
-  std::vector<api::RequestedOutput> out;
-  for (const auto& o : req.outputs()) out.push_back({o.name(), false});
-  return out;
 }
 
 }  // namespace
@@ -131,7 +100,10 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(grpc::CallbackServerC
     resp->set_ready(route.is_ok());
     return finish(ctx, grpc::Status::OK);
   }
-  if (auto known = table->resolve_ref(model, req->version()); !known.is_ok()) return finish(ctx, known.status());
+  // An unknown version of a known model is simply not ready: HTTP clients see the
+  // same (their readiness check is "answered 200"), and stock gRPC clients ask before
+  // they know which versions exist.
+  if (table->find(model) == nullptr) return finish(ctx, table->route_for(model).status());
   resp->set_ready(table->resolve_pinned(model, req->version()).is_ok());
   return finish(ctx, grpc::Status::OK);
 }
@@ -163,35 +135,17 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(grpc::CallbackServerC
   if (req->model_name().empty()) return finish(ctx, invalid_argument("invalid inference request: model_name is empty"));
   if (auto denied = authorize(ctx, auth::Permission::kInfer, req->model_name()); !denied.ok())
     return finish(ctx, denied);
-  auto inputs = decode_inputs(*req, limits_);
-  if (!inputs.is_ok()) return finish(ctx, inputs.status().with_context("invalid inference request"));
-
-  api::InferCall call;
-  call.model = req->model_name();
-  if (!req->model_version().empty()) call.version = req->model_version();
-  call.headers = headers_from(ctx->client_metadata());
-  call.parameters = decode_parameters(req->parameters());
-  call.inputs = std::move(inputs->tensors);
-  call.deadline = steady_deadline(ctx->deadline());
-  call.request_id = req->id();
-  if (auto it = call.headers.find("x-request-id"); call.request_id.empty() && it != call.headers.end())
-    call.request_id = it->second;
+  auto prepared = prepare_infer_call(*req, ctx->client_metadata(), ctx->deadline(), limits_);
+  if (!prepared.is_ok()) return finish(ctx, prepared.status());
 
   // The call (ctx, req, resp) stays alive until Finish, so the callback may use it
   // from whichever thread completes the request.
   auto* reactor = ctx->DefaultReactor();
-  inference_.infer(std::move(call), [ctx, req, resp, reactor, typed = inputs->typed](Result<api::InferOutcome> r,
-                                                                                     int64_t version) {
+  inference_.infer(std::move(prepared->call), [ctx, req, resp, reactor, typed = prepared->typed](
+                                                  Result<api::InferOutcome> r, int64_t version) {
     if (version > 0) ctx->AddInitialMetadata(kVersionMetadataKey, std::to_string(version));
     if (!r.is_ok()) return reactor->Finish(to_grpc_status(r.status()));
-    auto outputs = std::move(r->outputs);
-    if (Status st = api::select_outputs(requested_outputs(*req), outputs); !st.is_ok())
-      return reactor->Finish(to_grpc_status(st));
-    resp->set_model_name(req->model_name());
-    resp->set_model_version(std::to_string(version));
-    resp->set_id(req->id());
-    encode_outputs(outputs, typed, *resp);
-    reactor->Finish(grpc::Status::OK);
+    reactor->Finish(to_grpc_status(fill_infer_response(*req, std::move(r).value(), version, typed, *resp)));
   });
   return reactor;
 }

@@ -7,6 +7,7 @@
 #include <grpcpp/security/tls_credentials_options.h>
 
 #include "api/grpc/grpc_inference_service.h"
+#include "api/grpc/unimplemented_service.h"
 
 namespace quiver::grpc_api {
 namespace {
@@ -69,7 +70,10 @@ Status GrpcServer::start(const GrpcServerOptions& options) {
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, static_cast<int>(options.max_metadata_bytes));
   service_ = std::make_unique<GrpcInferenceService>(routes_, manager_, inference_, options.tensor_limits);
   service_->set_authorizer(authorizer_);
+  service_->set_repository(repository_);
   builder.RegisterService(service_.get());
+  fallback_ = std::make_unique<UnimplementedService>();
+  builder.RegisterCallbackGenericService(fallback_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || bound_port == 0) {
     server_.reset();

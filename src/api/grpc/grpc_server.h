@@ -19,7 +19,7 @@
 #include "core/tensor.h"
 
 namespace quiver::api { class InferenceService; }
-namespace quiver::lifecycle { class LifecycleManager; }
+namespace quiver::lifecycle { class LifecycleManager; class ModelRepository; }
 namespace quiver::routing { class RoutePublisher; }
 namespace grpc { class Server; class ServerCredentials; }
 namespace grpc::experimental { class CertificateProviderInterface; }
@@ -28,6 +28,7 @@ namespace quiver::auth { class Authorizer; }
 namespace quiver::grpc_api {
 
 class GrpcInferenceService;
+class UnimplementedService;
 
 // Largest request or response message, by default; tensors travel inside one message.
 inline constexpr int kDefaultMaxMessageBytes = 64 << 20;
@@ -64,6 +65,10 @@ class GrpcServer {
   // Token checks for every call but health (auth/authorizer.h); null: none. Call
   // before start(); `authorizer` must outlive stop().
   void set_authorizer(auth::Authorizer* authorizer) { authorizer_ = authorizer; }
+  // Serves ModelConfig and the repository calls (lifecycle/model_repository.h); null:
+  // they answer UNIMPLEMENTED with a message. Call before start(); `repository` must
+  // be stopped before stop() (it answers the calls waiting on it) and outlive it.
+  void set_repository(lifecycle::ModelRepository* repository) { repository_ = repository; }
 
  private:
   // Plaintext, or TLS from the options' files.
@@ -73,9 +78,11 @@ class GrpcServer {
   lifecycle::LifecycleManager& manager_;
   api::InferenceService& inference_;
   std::unique_ptr<GrpcInferenceService> service_;  // made by start(), with the options' limits
+  std::unique_ptr<UnimplementedService> fallback_;  // every other method: UNIMPLEMENTED with a message
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;  // with TLS
   auth::Authorizer* authorizer_ = nullptr;
+  lifecycle::ModelRepository* repository_ = nullptr;
   uint16_t port_ = 0;
 };
 

@@ -7,7 +7,9 @@
 #include "api/inference/inference_service.h"
 #include "auth/signature_policy.h"
 #include "lifecycle/manager.h"
+#include "lifecycle/model_repository.h"
 #include "metrics/metrics_registry.h"
+#include "metrics/stats_history.h"
 #include "quality/quality_service.h"
 #include "registry/registry.h"
 #include "routing/route_table.h"
@@ -38,6 +40,11 @@ struct ApiContext {
   const auth::SignaturePolicy* signatures = nullptr;
   // Where GET /v1/backup keeps its registry snapshot while it streams (<data-dir>/tmp).
   std::filesystem::path backup_tmp_dir{};
+  // The model repository extension and model configuration (lifecycle/model_repository.h);
+  // null: those routes answer 503.
+  lifecycle::ModelRepository* repository = nullptr;
+  // Recent per-version traffic for the console (GET /v1/deployments/{m}/stats); null: none kept.
+  const metrics::StatsHistory* stats_history = nullptr;
 };
 
 // Each registers one endpoint group (one file each).
@@ -56,5 +63,11 @@ void register_quality_routes(HttpServer& server, ApiContext& ctx);
 // Model policies and trusted keys (signature_handlers.cc); GET /v1/backup (backup_handlers.cc).
 void register_signature_routes(HttpServer& server, ApiContext& ctx);
 void register_backup_routes(HttpServer& server, ApiContext& ctx);
+// POST /v2/repository/index, /v2/repository/models/{m}/load and /unload (repository_handlers.cc).
+void register_repository_routes(HttpServer& server, ApiContext& ctx);
+// The web console's embedded assets at /ui (ui_handlers.cc) and the traffic history it
+// charts (stats_handlers.cc).
+void register_ui_routes(HttpServer& server);
+void register_stats_routes(HttpServer& server, ApiContext& ctx);
 
 }  // namespace quiver::http

@@ -72,6 +72,7 @@ constexpr std::array kPolicies = {
     PolicyRow{"GET", "/v1/deployments/{model}/rollout", Permission::kRead},
     PolicyRow{"POST", "/v1/deployments/{model}/rollout/{verb}", Permission::kDeploy},
     PolicyRow{"GET", "/v1/deployments/{model}/bandit", Permission::kRead},
+    PolicyRow{"GET", "/v1/deployments/{model}/stats", Permission::kRead},
     PolicyRow{"GET", "/v1/cluster", Permission::kRead},
     // Evidence.
     PolicyRow{"POST", "/v1/feedback", Permission::kFeedback},

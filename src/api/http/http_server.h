@@ -24,6 +24,7 @@
 #include "core/status.h"
 
 namespace quiver::api { class TlsContextProvider; }
+namespace quiver::http { class AccessLogWriter; }
 
 namespace quiver::http {
 
@@ -57,6 +58,9 @@ struct HttpServerOptions {
   std::function<bool(std::string_view method, std::string_view pattern)> route_filter;
   // When set, connections speak TLS with the provider's current context (tls_context.h).
   std::shared_ptr<TlsContextProvider> tls;
+  // When set, every request is written to it as one JSON line (access_log.h). Every
+  // response carries a W3C traceparent header either way (trace_context.h).
+  std::shared_ptr<AccessLogWriter> access_log;
 };
 
 class HttpServer {

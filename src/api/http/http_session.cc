@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/common/tls_context.h"
+#include "api/http/access_log.h"
 
 namespace quiver::http::detail {
 namespace net = boost::asio;
@@ -271,6 +272,10 @@ void Session::on_header(beast::error_code ec) {
     write_response(HttpResponse::error(built));
     return;
   }
+  // Trace context and the access log, for every request that parsed (access_log.h).
+  const auto length = header_parser_->content_length();
+  on_response_ = observe_request(context_->options.access_log, request_,
+                                 length ? std::optional<uint64_t>(*length) : std::nullopt);
   route_request();
 }
 
@@ -365,7 +370,7 @@ void Session::route_request() {
   target_ = match.target;
   if (context_->guard) {  // access control and audit, before any body is read (api/http/authz.h)
     GuardVerdict verdict = context_->guard(*request_, match.pattern);
-    on_response_ = std::move(verdict.on_response);
+    on_response_ = chain_hooks(std::move(verdict.on_response), std::move(on_response_));
     if (verdict.refusal) {
       respond_directly(std::move(*verdict.refusal));
       return;

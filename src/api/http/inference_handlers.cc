@@ -38,6 +38,42 @@ std::vector<std::string> live_versions(const routing::ModelRoute& route) {
   return out;
 }
 
+// The model configuration as the protocol's clients read it: repository data types
+// ("TYPE_FP32"), dims without the batch dimension when max_batch_size > 0.
+json config_json(const lifecycle::ModelConfigView& view) {
+  auto tensors = [](const std::vector<TensorSpec>& specs) {
+    json arr = json::array();
+    for (const auto& t : specs) {
+      const std::string_view name = datatype_name(t.dtype);
+      const std::string type = t.dtype == DataType::kBytes ? "TYPE_STRING" : "TYPE_" + std::string(name);
+      arr.push_back({{"name", t.name}, {"data_type", type}, {"dims", t.shape}});
+    }
+    return arr;
+  };
+  json j = {{"name", view.name},
+            {"version", std::to_string(view.version)},
+            {"platform", backends::platform_name(view.framework)},
+            {"backend", view.framework},
+            {"max_batch_size", view.max_batch_size},
+            {"input", tensors(view.signature.inputs)},
+            {"output", tensors(view.signature.outputs)},
+            {"instance_group", json::array({{{"count", view.instances}, {"kind", "KIND_CPU"}}})}};
+  if (view.dynamic_batching)
+    j["dynamic_batching"] = {{"preferred_batch_size", view.preferred_batch_sizes},
+                             {"max_queue_delay_microseconds", view.max_queue_delay_us}};
+  return j;
+}
+
+void handle_config(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, Responder respond) {
+  if (ctx.repository == nullptr)
+    return respond(HttpResponse::error(unavailable("model configuration is not available on this server")));
+  std::optional<std::string> version;
+  if (auto it = req->path_params.find("version"); it != req->path_params.end()) version = it->second;
+  auto view = ctx.repository->config(req->path_params.at("model"), version);
+  if (!view.is_ok()) return respond(HttpResponse::error(view.status()));
+  respond(HttpResponse::json(200, config_json(*view).dump()));
+}
+
 Result<std::optional<size_t>> binary_header_length(const HttpRequest& req) {
   const std::string v = req.header("inference-header-content-length");
   if (v.empty()) return std::optional<size_t>();
@@ -130,6 +166,10 @@ void register_inference_routes(HttpServer& server, ApiContext& ctx) {
     const bool ready = table->resolve_pinned(model, ref).is_ok();
     respond(HttpResponse::json(200, json{{"name", model}, {"ready", ready}}.dump()));
   });
+  server.route("GET", "/v2/models/{model}/config",
+               [&ctx](const auto& req, Responder respond) { handle_config(ctx, req, std::move(respond)); });
+  server.route("GET", "/v2/models/{model}/versions/{version}/config",
+               [&ctx](const auto& req, Responder respond) { handle_config(ctx, req, std::move(respond)); });
   server.route("POST", "/v2/models/{model}/infer", [&ctx](const auto& req, Responder respond) {
     handle_infer(ctx, req, std::move(respond), /*pinned=*/false);
   });

@@ -1,5 +1,10 @@
 // Registry endpoints: content-addressed blobs, model versions, aliases (API.md §2).
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "api/http/api_context.h"
@@ -8,6 +13,7 @@
 #include "api/http/json_views.h"
 #include "api/http/oip_codec.h"
 #include "backends/backend.h"
+#include "registry/page_token.h"
 
 namespace quiver::http {
 namespace {
@@ -28,6 +34,43 @@ class BlobUploadSink final : public UploadSink {
 
  private:
   std::unique_ptr<store::BlobWriter> writer_;
+};
+
+// A stored blob, streamed from its open file while the response is written, so a
+// multi-gigabyte artifact never sits in memory. The file is opened (and its size
+// taken) before the header goes out; blobs are immutable, and an open descriptor
+// keeps the bytes readable even if the blob is removed meanwhile.
+class BlobFileBody final : public BodySource {
+ public:
+  static Result<std::shared_ptr<BlobFileBody>> open(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return internal_error("cannot open blob " + path.filename().string() + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return internal_error("cannot stat blob " + path.filename().string() + ": " + std::strerror(err));
+    }
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return std::shared_ptr<BlobFileBody>(new BlobFileBody(fd, static_cast<uint64_t>(st.st_size)));
+  }
+  ~BlobFileBody() override { ::close(fd_); }
+  BlobFileBody(const BlobFileBody&) = delete;
+  BlobFileBody& operator=(const BlobFileBody&) = delete;
+
+  uint64_t size() const override { return size_; }
+  Result<size_t> read(std::span<std::byte> out) override {
+    for (;;) {
+      const ssize_t n = ::read(fd_, out.data(), out.size());
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno != EINTR) return internal_error(std::string("reading a blob failed: ") + std::strerror(errno));
+    }
+  }
+
+ private:
+  BlobFileBody(int fd, uint64_t size) : fd_(fd), size_(size) {}
+  const int fd_;
+  const uint64_t size_;
 };
 
 std::string state_of(ApiContext& ctx, const std::string& model, int64_t version) {
@@ -127,10 +170,55 @@ void handle_get_blob(ApiContext& ctx, const std::shared_ptr<HttpRequest>& req, R
     if (info.is_ok()) resp.head_content_length = info->size;
     return respond(std::move(resp));
   }
-  std::ifstream in(*path, std::ios::binary);
-  resp.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return respond(HttpResponse::error(internal_error("reading blob " + sha + " failed")));
+  auto body = BlobFileBody::open(*path);
+  if (!body.is_ok()) return respond(HttpResponse::error(body.status()));
+  resp.stream = std::move(body).value();
   respond(std::move(resp));
+}
+
+// --- paginated listings (registry/page_token.h) ---
+constexpr size_t kMaxPage = 1000;
+
+bool is_paged(const HttpRequest& req) { return req.query.count("limit") || req.query.count("page_token"); }
+
+std::string query_value(const HttpRequest& req, const std::string& key) {
+  auto it = req.query.find(key);
+  return it == req.query.end() ? std::string() : it->second;
+}
+
+HttpResponse list_models_page(ApiContext& ctx, const HttpRequest& req) {
+  auto limit = registry::parse_page_limit(query_value(req, "limit"), 100, kMaxPage);
+  if (!limit.is_ok()) return HttpResponse::error(limit.status());
+  std::string after;
+  if (auto token = query_value(req, "page_token"); !token.empty()) {
+    auto parsed = registry::parse_model_page_token(token);
+    if (!parsed.is_ok()) return HttpResponse::error(parsed.status());
+    after = std::move(parsed).value();
+  }
+  auto models = ctx.registry.list_models_page(after, *limit);
+  if (!models.is_ok()) return HttpResponse::error(models.status());
+  json out = {{"models", json::array()}};
+  for (const auto& m : *models)
+    if (in_scope(req, m.name)) out["models"].push_back(model_summary_json(m));
+  // A full page may have a successor; a short one is the last.
+  if (models->size() == *limit) out["next_page_token"] = registry::model_page_token(models->back().name);
+  return HttpResponse::json(200, out.dump());
+}
+
+HttpResponse model_versions_page(ApiContext& ctx, const HttpRequest& req) {
+  auto limit = registry::parse_page_limit(query_value(req, "limit"), 100, kMaxPage);
+  if (!limit.is_ok()) return HttpResponse::error(limit.status());
+  int64_t after = 0;
+  if (auto token = query_value(req, "page_token"); !token.empty()) {
+    auto parsed = registry::parse_version_page_token(token);
+    if (!parsed.is_ok()) return HttpResponse::error(parsed.status());
+    after = *parsed;
+  }
+  auto m = ctx.registry.get_model_page(req.path_params.at("model"), after, *limit);
+  if (!m.is_ok()) return HttpResponse::error(m.status());
+  json out = model_summary_json(*m);
+  if (m->versions.size() == *limit) out["next_page_token"] = registry::version_page_token(m->versions.back());
+  return HttpResponse::json(200, out.dump());
 }
 
 }  // namespace
@@ -157,6 +245,9 @@ void register_registry_routes(HttpServer& server, ApiContext& ctx) {
     respond(HttpResponse::json(201, version_json(*rec, "registered").dump()));
   });
   server.route("GET", "/v1/models", [&ctx](const auto& req, Responder respond) {
+    // With `limit` or `page_token`: {"models": [...], "next_page_token"?}; without,
+    // the whole list as a plain array, as before pagination.
+    if (is_paged(*req)) return respond(list_models_page(ctx, *req));
     auto models = ctx.registry.list_models();
     if (!models.is_ok()) return respond(HttpResponse::error(models.status()));
     json arr = json::array();
@@ -165,6 +256,7 @@ void register_registry_routes(HttpServer& server, ApiContext& ctx) {
     respond(HttpResponse::json(200, arr.dump()));
   });
   server.route("GET", "/v1/models/{model}", [&ctx](const auto& req, Responder respond) {
+    if (is_paged(*req)) return respond(model_versions_page(ctx, *req));
     auto m = ctx.registry.get_model(req->path_params.at("model"));
     if (!m.is_ok()) return respond(HttpResponse::error(m.status()));
     respond(HttpResponse::json(200, model_summary_json(*m).dump()));

@@ -47,7 +47,7 @@ void register_signature_routes(HttpServer& server, ApiContext& ctx) {
   server.route("GET", "/v1/trusted-keys", [&ctx](const auto&, Responder respond) {
     json keys = json::array();
     if (ctx.signatures != nullptr)
-      for (const auto& k : ctx.signatures->keys().keys()) keys.push_back({{"id", k.id}, {"name", k.name}});
+      for (const auto& k : ctx.signatures->keys()->keys()) keys.push_back({{"id", k.id}, {"name", k.name}});
     const bool global = ctx.signatures != nullptr && ctx.signatures->required_globally();
     respond(HttpResponse::json(200, json{{"require_signature", global}, {"keys", keys}}.dump()));
   });

@@ -51,7 +51,8 @@ TEST(ClientCommandsTest, UsageErrorsExitWithCode2BeforeAnyRequest) {
   TestHttpServer server([](const RecordedRequest&) { return Reply{200, "{}"}; });
   EXPECT_EQ(run_cli({"alias", "m", "prod", "--server", server.url()}).exit_code, kExitUsage);
   EXPECT_EQ(run_cli({"infer", "m", "--server", server.url()}).exit_code, kExitUsage);
-  EXPECT_EQ(run_cli({"models", "--server", "https://secure:443"}).exit_code, kExitUsage);
+  EXPECT_EQ(run_cli({"models", "--server", "ftp://files:21"}).exit_code, kExitUsage);
+  EXPECT_EQ(run_cli({"models", "--server", "https://secure:443", "--cacert", "/nonexistent.pem"}).exit_code, kExitUsage);
   const Outcome bad_spec = run_cli({"apply", "-f", "/nonexistent/spec.yaml", "--server", server.url()});
   EXPECT_EQ(bad_spec.exit_code, kExitUsage);
   EXPECT_EQ(bad_spec.err.rfind("error: cannot open '/nonexistent/spec.yaml'", 0), 0u) << bad_spec.err;

@@ -36,13 +36,39 @@ TEST(ParseServerUrlTest, DefaultsToPort80AndAcceptsIpv6Literals) {
 }
 
 TEST(ParseServerUrlTest, RejectsWhatItCannotServe) {
-  for (const char* bad : {"https://host:8000", "host:8000", "http://:8000", "http://host:80000",
+  for (const char* bad : {"ftp://host:8000", "host:8000", "http://:8000", "http://host:80000",
                           "http://host:abc", "http://host:8000/x?y=1"}) {
     auto url = parse_server_url(bad);
     ASSERT_FALSE(url.is_ok()) << bad;
     EXPECT_EQ(url.status().code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_NE(url.status().message().find(bad), std::string::npos) << url.status().message();
   }
+}
+
+TEST(ParseServerUrlTest, HttpsMeansTlsAndPort443ByDefault) {
+  auto url = parse_server_url("https://models.example.com/quiver/");
+  ASSERT_TRUE(url.is_ok()) << url.status().to_string();
+  EXPECT_TRUE(url->tls);
+  EXPECT_EQ(url->port, "443");
+  EXPECT_EQ(url->prefix, "/quiver");
+  EXPECT_EQ(url->to_string(), "https://models.example.com:443/quiver");
+  auto plain = parse_server_url("HTTP://h:1");
+  ASSERT_TRUE(plain.is_ok());
+  EXPECT_FALSE(plain->tls);
+}
+
+TEST(HttpClientTest, HttpsWithAnUnreadableCaFileIsRefusedBeforeAnyConnection) {
+  HttpClientOptions options;
+  options.tls.ca_file = "/nonexistent/ca.pem";
+  auto client = HttpClient::create("https://127.0.0.1:1", options);
+  ASSERT_FALSE(client.is_ok());
+  EXPECT_EQ(client.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(client.status().message().find("/nonexistent/ca.pem"), std::string::npos) << client.status().message();
+  options.tls.ca_file.clear();
+  options.tls.cert_file = "/some/cert.pem";  // a certificate without its key
+  auto half = HttpClient::create("https://127.0.0.1:1", options);
+  ASSERT_FALSE(half.is_ok());
+  EXPECT_NE(half.status().message().find("needs its key"), std::string::npos) << half.status().message();
 }
 
 TEST(EncodePathSegmentTest, EscapesEverythingButUnreservedCharacters) {

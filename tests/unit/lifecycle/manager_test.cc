@@ -527,5 +527,76 @@ TEST_F(ManagerTest, FailingProbesEjectTheVersionAndRecoveryReadmitsIt) {
   EXPECT_TRUE(has_audit("version.readmitted", "\"version\":1"));
 }
 
+// --- on-demand loading and autoscaling through the manager ---
+
+TEST_F(ManagerTest, AnOnDemandVersionIsRoutableBeforeItLoadsAndLoadsOnItsFirstRequest) {
+  auto v1 = add_version(1);
+  auto v2 = add_version(2);
+  const int64_t rev = deploy_json(R"({"versions": [{"version": "1"}, {"version": "2", "load": "on_demand"}]})");
+  manager_->reconcile_once();
+  EXPECT_EQ(live_versions(), (std::vector<int64_t>{1, 2})) << "the revision goes live without loading version 2";
+  EXPECT_EQ(v2->loads.load(), 0);
+  auto st = manager_->status("iris");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->revision, rev);
+  EXPECT_EQ(st->state, "ready");
+  EXPECT_EQ(st->versions[1].state, "ready");
+  EXPECT_EQ(st->versions[1].ready_instances, 0);
+
+  auto pinned = routes_.load()->resolve_pinned("iris", "2");
+  ASSERT_TRUE(pinned.is_ok());
+  std::promise<Result<std::vector<Tensor>>> promise;
+  auto answer = promise.get_future();
+  (*pinned)->servable->submit({fake_input({1, 1})}, [&promise](Result<std::vector<Tensor>> r) {
+    promise.set_value(std::move(r));
+  });
+  manager_->on_demand().step();  // what the loader thread does when started
+  auto r = answer.get();
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_FLOAT_EQ(r->front().values<float>()[0], 2.0f);
+  EXPECT_EQ(v2->loads.load(), 1);
+  EXPECT_EQ(manager_->status("iris")->versions[1].ready_instances, 1);
+  EXPECT_EQ(v1->loads.load(), 1) << "the eager version loaded with the deployment, once";
+}
+
+TEST_F(ManagerTest, AutoscaledVersionGrowsWithItsQueueAndShrinksAfterALull) {
+  options_.autoscaler.up_cooldown = std::chrono::milliseconds(1000);
+  options_.autoscaler.down_delay = std::chrono::milliseconds(5000);
+  manager_ = make_manager(routes_);
+  auto v1 = add_version(1);
+  deploy_json(R"({"versions": [{"version": "1", "instances": {"min": 1, "max": 3}}]})");
+  manager_->reconcile_once();
+  EXPECT_EQ(v1->alive.load(), 1) << "starts at min";
+
+  // Six requests held in flight: three instances' worth.
+  v1->gate.close();
+  auto servable = (*routes_.load()->resolve_pinned("iris", "1"))->servable;
+  std::atomic<int> answered{0};
+  std::promise<void> all_answered;
+  for (int i = 0; i < 6; ++i)
+    servable->submit({fake_input({1, 1})}, [&answered, &all_answered](Result<std::vector<Tensor>> r) {
+      EXPECT_TRUE(r.is_ok());
+      if (answered.fetch_add(1) + 1 == 6) all_answered.set_value();
+    });
+  manager_->reconcile_once();
+  EXPECT_EQ(servable->instances(), 3);
+  EXPECT_EQ(manager_->status("iris")->versions[0].ready_instances, 3);
+
+  v1->gate.open();
+  ASSERT_EQ(all_answered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  manager_->reconcile_once();  // the lull begins
+  EXPECT_EQ(servable->instances(), 3);
+  clock_.advance(std::chrono::seconds(5));
+  manager_->reconcile_once();
+  EXPECT_EQ(servable->instances(), 2) << "one step down after a whole lull";
+  clock_.advance(std::chrono::seconds(5));
+  manager_->reconcile_once();
+  EXPECT_EQ(servable->instances(), 1);
+  clock_.advance(std::chrono::seconds(60));
+  manager_->reconcile_once();
+  EXPECT_EQ(servable->instances(), 1) << "never below min";
+  EXPECT_EQ(v1->alive.load(), 1);
+}
+
 }  // namespace
 }  // namespace quiver::lifecycle
