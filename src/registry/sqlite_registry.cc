@@ -273,6 +273,25 @@ Result<std::vector<ModelSummary>> SqliteRegistry::list_models() const {
   return out;
 }
 
+// Fills `summary` (whose name is set) from `versions` (rows of version, signed_by)
+// and every alias of the model.
+Status SqliteRegistry::read_versions_and_aliases_locked(sqlite::Statement& versions, ModelSummary& summary) const {
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, versions.step());
+    if (!row) break;
+    summary.versions.push_back(versions.int_at(0));
+    if (std::string signer = versions.text_at(1); !signer.empty()) summary.signed_by[versions.int_at(0)] = signer;
+  }
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement aliases,
+                          db_->prepare("SELECT alias, version FROM aliases WHERE model = ?1", summary.name));
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, aliases.step());
+    if (!row) break;
+    summary.aliases[aliases.text_at(0)] = aliases.int_at(1);
+  }
+  return Status::ok();
+}
+
 Result<ModelSummary> SqliteRegistry::get_model(const std::string& model) const {
   std::lock_guard lock(mu_);
   QUIVER_RETURN_IF_ERROR(require_model_locked(model));
@@ -281,19 +300,7 @@ Result<ModelSummary> SqliteRegistry::get_model(const std::string& model) const {
   QUIVER_ASSIGN_OR_RETURN(
       sqlite::Statement versions,
       db_->prepare("SELECT version, signed_by FROM versions WHERE model = ?1 ORDER BY version", model));
-  while (true) {
-    QUIVER_ASSIGN_OR_RETURN(bool row, versions.step());
-    if (!row) break;
-    summary.versions.push_back(versions.int_at(0));
-    if (std::string signer = versions.text_at(1); !signer.empty()) summary.signed_by[versions.int_at(0)] = signer;
-  }
-  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement aliases,
-                          db_->prepare("SELECT alias, version FROM aliases WHERE model = ?1", model));
-  while (true) {
-    QUIVER_ASSIGN_OR_RETURN(bool row, aliases.step());
-    if (!row) break;
-    summary.aliases[aliases.text_at(0)] = aliases.int_at(1);
-  }
+  QUIVER_RETURN_IF_ERROR(read_versions_and_aliases_locked(versions, summary));
   return summary;
 }
 
@@ -351,19 +358,7 @@ Result<ModelSummary> SqliteRegistry::get_model_page(const std::string& model, in
                           db_->prepare("SELECT version, signed_by FROM versions WHERE model = ?1 AND version > ?2 "
                                        "ORDER BY version LIMIT ?3",
                                        model, after_version, static_cast<int64_t>(limit)));
-  while (true) {
-    QUIVER_ASSIGN_OR_RETURN(bool row, versions.step());
-    if (!row) break;
-    summary.versions.push_back(versions.int_at(0));
-    if (std::string signer = versions.text_at(1); !signer.empty()) summary.signed_by[versions.int_at(0)] = signer;
-  }
-  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement aliases,
-                          db_->prepare("SELECT alias, version FROM aliases WHERE model = ?1", model));
-  while (true) {
-    QUIVER_ASSIGN_OR_RETURN(bool row, aliases.step());
-    if (!row) break;
-    summary.aliases[aliases.text_at(0)] = aliases.int_at(1);
-  }
+  QUIVER_RETURN_IF_ERROR(read_versions_and_aliases_locked(versions, summary));
   return summary;
 }
 

@@ -72,6 +72,7 @@ class SqliteRegistry final : public Registry {
  private:
   std::string now_text() const;
   // NotFound "unknown model 'x'" unless the model has been registered.
+  Status read_versions_and_aliases_locked(sqlite::Statement& versions, ModelSummary& summary) const;
   Status require_model_locked(const std::string& model) const;
   Result<std::optional<VersionRecord>> find_version_locked(const std::string& model, int64_t version) const;
   Result<int64_t> resolve_locked(const std::string& model, const std::string& ref) const;

@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 
+#include "api/common/json_text.h"
+
 namespace quiver::api {
 namespace {
 
@@ -32,27 +34,7 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
-void append_json_escaped(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (u < 0x20 || u == 0x7f) {
-          out += "\\u00";
-          out += kHex[u >> 4];
-          out += kHex[u & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-}
+void append_json_escaped(std::string& out, std::string_view text) { out += json_escape(text); }
 
 Status check_log_options(std::string_view level, std::string_view format) {
   if (!level_of(level)) {

@@ -14,16 +14,6 @@ namespace {
 
 using inference::ModelMetadataResponse;
 
-grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& status) {
-  return finish(ctx, to_grpc_status(status));
-}
-
 void add_specs(const std::vector<TensorSpec>& specs,
                google::protobuf::RepeatedPtrField<ModelMetadataResponse::TensorMetadata>& out) {
   for (const auto& s : specs) {
@@ -44,6 +34,16 @@ void fill_metadata(const std::string& model, const routing::Endpoint& e, const s
 }
 
 }  // namespace
+
+grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& status) {
+  return finish(ctx, to_grpc_status(status));
+}
 
 grpc::Status to_grpc_status(const Status& status) {
   if (status.is_ok()) return grpc::Status::OK;

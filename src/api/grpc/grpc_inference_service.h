@@ -98,4 +98,8 @@ inline constexpr std::chrono::seconds kRepositoryWait{120};
 // quiver::Status -> grpc::Status, through the shared status table; the message is kept.
 grpc::Status to_grpc_status(const Status& status);
 
+// Ends a unary callback call with `status` (the handlers' one way to answer).
+grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const grpc::Status& status);
+grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& status);
+
 }  // namespace quiver::grpc_api

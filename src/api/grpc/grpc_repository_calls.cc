@@ -9,16 +9,6 @@
 namespace quiver::grpc_api {
 namespace {
 
-grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& status) {
-  return finish(ctx, to_grpc_status(status));
-}
-
 grpc::Status no_repository(const char* method) {
   return {grpc::StatusCode::UNIMPLEMENTED,
           std::string(method) + " is not available: this server was started without a model repository"};

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/common/json_text.h"
 #include "core/params.h"
 #include "core/status.h"
 
@@ -106,9 +107,8 @@ class UploadSink {
 using UploadHandler =
     std::function<Result<std::unique_ptr<UploadSink>>(const std::shared_ptr<HttpRequest>& header_only)>;
 
-// Escapes `text` for use inside a JSON string literal (no surrounding quotes).
-// Invalid UTF-8 bytes become U+FFFD so the result is always valid JSON.
-std::string json_escape(std::string_view text);
+// JSON string escaping (api/common/json_text.h).
+using api::json_escape;
 
 // Decodes %XX escapes; with plus_as_space, '+' becomes ' ' (query strings).
 // A truncated or non-hex escape is an InvalidArgument error.
