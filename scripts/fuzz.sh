@@ -128,9 +128,11 @@ cmd_long() {
   # FUZZ_MAX_SECONDS caps each target's time; the summary then shows how far it got.
   [ -n "${FUZZ_MAX_SECONDS:-}" ] && cap=(-max_total_time="$FUZZ_MAX_SECONDS")
   # The classic power schedule (-entropic=0) runs 3-5x more executions per second than
-  # the entropic one on the targets with a large coverage map (specs, HTTP, names);
-  # FUZZ_LONG_OPTS replaces it.
-  local extra=(${FUZZ_LONG_OPTS--entropic=0})
+  # the entropic one on the targets with a large coverage map (specs, HTTP, names).
+  # libFuzzer's timeout is wall time, and a niced fuzzer on a machine busy with builds
+  # can wait 20 s for a core on a unit that takes 0.3 s: the long run allows 120 s
+  # (a real hang still shows). FUZZ_LONG_OPTS replaces both.
+  local extra=(${FUZZ_LONG_OPTS--entropic=0 -timeout=120})
   {
     echo
     echo "Command: ${FUZZ_MAX_SECONDS:+FUZZ_MAX_SECONDS=$FUZZ_MAX_SECONDS }scripts/fuzz.sh long $runs ${*:-} (options: $(target_options x | sed 's/-max_len=[0-9]* //') ${extra[*]})"
