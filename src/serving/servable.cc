@@ -378,9 +378,13 @@ void Servable::answer_expired(QueuedRequest& request) {
   const auto now = Clock::now();
   if (request.counted) stats_.record_expired();
   in_flight_.fetch_sub(1);
+  // The budget left when it was queued, rounded up: a 1 ms deadline set a fraction of a
+  // millisecond before the request reached the queue still reads "1 ms", not "0 ms".
+  const double budget_ms = std::chrono::duration<double, std::milli>(*request.deadline - request.enqueued).count();
+  const long long shown = budget_ms > 0 ? static_cast<long long>(std::ceil(budget_ms)) : 0;
   request.done(deadline_exceeded("request waited " + std::to_string(whole_ms(now - request.enqueued)) +
                                  " ms in the queue of " + describe() + ", over its deadline of " +
-                                 std::to_string(whole_ms(*request.deadline - request.enqueued)) + " ms"));
+                                 std::to_string(shown) + " ms"));
 }
 
 void Servable::stop() {

@@ -146,7 +146,9 @@ def test_request_past_its_deadline_in_the_queue_gets_504(server, slow_model):
                 r = server.infer("slow", iris_input(x), version=1, parameters={"timeout_ms": 1})
             codes.append(r.status_code)
             if r.status_code == 504:
-                assert "over its deadline of 1 ms" in r.json()["error"], r.text
+                # The budget left when it was queued: 1 ms, or 0 when a busy machine took
+                # longer than that between reading the header and queueing the request.
+                assert re.search(r"over its deadline of [01] ms", r.json()["error"]), r.text
                 assert "model 'slow' version 1" in r.json()["error"], r.text
     finally:
         stop.set()
