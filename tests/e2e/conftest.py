@@ -170,3 +170,20 @@ def pb(tmp_path_factory):
         return importlib.import_module("grpc_predict_v2_pb2")
     finally:
         sys.path.remove(str(out))
+
+
+# The unary methods of inference.GRPCInferenceService the tests call: name -> (request
+# message, response message) in the protoc-generated module (the `pb` fixture).
+GRPC_SERVICE = "/inference.GRPCInferenceService/"
+GRPC_UNARY = {
+    "ServerLive": ("ServerLiveRequest", "ServerLiveResponse"),
+    "ServerReady": ("ServerReadyRequest", "ServerReadyResponse"),
+    "ModelReady": ("ModelReadyRequest", "ModelReadyResponse"),
+    "ServerMetadata": ("ServerMetadataRequest", "ServerMetadataResponse"),
+    "ModelMetadata": ("ModelMetadataRequest", "ModelMetadataResponse"),
+    "ModelInfer": ("ModelInferRequest", "ModelInferResponse"),
+    "ModelConfig": ("ModelConfigRequest", "ModelConfigResponse"),
+    "RepositoryIndex": ("RepositoryIndexRequest", "RepositoryIndexResponse"),
+    "RepositoryModelLoad": ("RepositoryModelLoadRequest", "RepositoryModelLoadResponse"),
+    "RepositoryModelUnload": ("RepositoryModelUnloadRequest", "RepositoryModelUnloadResponse"),
+}

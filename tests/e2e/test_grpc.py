@@ -12,17 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, Server, find_model
+from conftest import GRPC_SERVICE, GRPC_UNARY, ROOT, Server, find_model
 
-SERVICE = "/inference.GRPCInferenceService/"
-METHODS = {
-    "ServerLive": ("ServerLiveRequest", "ServerLiveResponse"),
-    "ServerReady": ("ServerReadyRequest", "ServerReadyResponse"),
-    "ModelReady": ("ModelReadyRequest", "ModelReadyResponse"),
-    "ServerMetadata": ("ServerMetadataRequest", "ServerMetadataResponse"),
-    "ModelMetadata": ("ModelMetadataRequest", "ModelMetadataResponse"),
-    "ModelInfer": ("ModelInferRequest", "ModelInferResponse"),
-}
+SERVICE, METHODS = GRPC_SERVICE, GRPC_UNARY
 
 
 

@@ -17,16 +17,9 @@ import pytest
 import requests
 import torch
 
-from conftest import Server, find_model
+from conftest import GRPC_SERVICE, GRPC_UNARY, Server, find_model
 
-SERVICE = "/inference.GRPCInferenceService/"
-UNARY = {
-    "ModelReady": ("ModelReadyRequest", "ModelReadyResponse"),
-    "ModelConfig": ("ModelConfigRequest", "ModelConfigResponse"),
-    "RepositoryIndex": ("RepositoryIndexRequest", "RepositoryIndexResponse"),
-    "RepositoryModelLoad": ("RepositoryModelLoadRequest", "RepositoryModelLoadResponse"),
-    "RepositoryModelUnload": ("RepositoryModelUnloadRequest", "RepositoryModelUnloadResponse"),
-}
+SERVICE, UNARY = GRPC_SERVICE, GRPC_UNARY
 
 
 class Client:
