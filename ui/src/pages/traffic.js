@@ -8,6 +8,7 @@ import { Chart } from "../chart.js";
 import { confirmAction } from "../confirm.js";
 import { colour, ms, num, pct } from "../format.js";
 import { usePoll } from "../hooks.js";
+import { memo } from "../memo.js";
 
 const REFRESH_MS = 3000;
 
@@ -38,6 +39,10 @@ export function TrafficPage({ model }) {
     </div>`;
 }
 
+// The page refreshes every 3 s; with fifty versions, re-rendering every row of every
+// table each time (and the charts on a deployment refresh) made the refresh one long
+// task. Sections and rows are memoized: a row renders again only when a value it shows
+// changed.
 function Split({ d }) {
   const versions = d.status.versions || [];
   return html`
@@ -45,21 +50,28 @@ function Split({ d }) {
       <div class="card-head"><h2>Traffic split</h2><span class="muted">revision ${d.revision}
         ${d.status.serving_revision !== d.revision ? ` (serving ${d.status.serving_revision})` : ""}</span>
         <span class=${"badge " + d.status.state}>${d.status.state}</span></div>
-      ${versions.map((v, i) => html`
-        <div class="split-row" data-testid=${"split-" + v.version}>
-          <span class="split-label" style=${{ color: colour(i) }}>v${v.version}</span>
-          <div class="bars">
-            <div class="bar configured" style=${{ width: (v.traffic_share * 100).toFixed(1) + "%", background: colour(i) }}></div>
-            <div class="bar observed" style=${{ width: (v.observed_share * 100).toFixed(1) + "%", background: colour(i) }}></div>
-          </div>
-          <span class="split-num">configured <b data-testid="configured">${pct(v.traffic_share, 0)}</b></span>
-          <span class="split-num">observed <b data-testid="observed">${pct(v.observed_share, 0)}</b></span>
-        </div>`)}
+      ${versions.map((v, i) => html`<${SplitRow} key=${v.version} version=${v.version} i=${i}
+          configured=${(v.traffic_share * 100).toFixed(1)} observed=${(v.observed_share * 100).toFixed(1)}
+          configuredText=${pct(v.traffic_share, 0)} observedText=${pct(v.observed_share, 0)} />`)}
       <p class="muted small">Observed: share of the requests routed since this revision went live.</p>
     </section>`;
 }
 
-function Weights({ d, model, refresh }) {
+const SplitRow = memo(({ version, i, configured, observed, configuredText, observedText }) => html`
+  <div class="split-row" data-testid=${"split-" + version}>
+    <span class="split-label" style=${{ color: colour(i) }}>v${version}</span>
+    <div class="bars">
+      <div class="bar configured" style=${{ width: configured + "%", background: colour(i) }}></div>
+      <div class="bar observed" style=${{ width: observed + "%", background: colour(i) }}></div>
+    </div>
+    <span class="split-num">configured <b data-testid="configured">${configuredText}</b></span>
+    <span class="split-num">observed <b data-testid="observed">${observedText}</b></span>
+  </div>`);
+
+// The form depends on the deployment's spec only, which changes with its revision.
+const Weights = memo(WeightsForm, (a, b) => a.d.revision === b.d.revision && a.model === b.model);
+
+function WeightsForm({ d, model, refresh }) {
   const versions = (d.versions || []).map((v) => ({ ref: v.version, resolved: v.resolved_version }));
   const current = {};
   const traffic = d.traffic || [];
@@ -112,21 +124,31 @@ function VersionTable({ d }) {
         <thead><tr><th>Version</th><th>State</th><th class="num">Ready</th><th class="num">Req/s</th>
           <th class="num">p50</th><th class="num">p99</th><th class="num">Requests</th><th class="num">Errors</th>
           <th class="num">Restarts</th></tr></thead>
-        <tbody>${(d.status.versions || []).map((v, i) => html`<tr>
-          <td style=${{ color: colour(i) }}><b>v${v.version}</b>${v.ejected ? html` <span class="badge failed">ejected</span>` : ""}</td>
-          <td><span class=${"badge " + v.state}>${v.state}</span></td>
-          <td class="num">${v.ready_instances}/${v.instances}</td>
-          <td class="num">${num(v.rps, 1)}</td><td class="num">${ms(v.p50_ms)}</td><td class="num">${ms(v.p99_ms)}</td>
-          <td class="num">${v.requests}</td><td class="num">${v.errors}</td><td class="num">${v.worker_restarts}</td>
-        </tr>`)}</tbody>
+        <tbody>${(d.status.versions || []).map((v, i) => html`<${VersionRow} key=${v.version} i=${i} version=${v.version}
+          ejected=${!!v.ejected} state=${v.state} ready=${v.ready_instances + "/" + v.instances} rps=${num(v.rps, 1)}
+          p50=${ms(v.p50_ms)} p99=${ms(v.p99_ms)} requests=${v.requests} errors=${v.errors} restarts=${v.worker_restarts} />`)}</tbody>
       </table>
     </section>`;
 }
 
-function Charts({ stats }) {
+const VersionRow = memo((v) => html`<tr>
+  <td style=${{ color: colour(v.i) }}><b>v${v.version}</b>${v.ejected ? html` <span class="badge failed">ejected</span>` : ""}</td>
+  <td><span class=${"badge " + v.state}>${v.state}</span></td>
+  <td class="num">${v.ready}</td>
+  <td class="num">${v.rps}</td><td class="num">${v.p50}</td><td class="num">${v.p99}</td>
+  <td class="num">${v.requests}</td><td class="num">${v.errors}</td><td class="num">${v.restarts}</td>
+</tr>`);
+
+const fmtRate = (v) => num(v, 1);
+const fmtShare = (v) => num(v, 0);
+
+// Renders again only when new stats arrive (not on the deployment's own refresh).
+const Charts = memo(function Charts({ stats }) {
   const charts = useMemo(() => {
+    // The series as the server sends them (no copy) unless they need scaling.
     const mk = (key, scale = 1) =>
-      stats.versions.map((v, i) => ({ label: "v" + v.version, colour: colour(i), values: v[key].map((x) => (x == null ? null : x * scale)) }));
+      stats.versions.map((v, i) => ({ label: "v" + v.version, colour: colour(i),
+                                      values: scale === 1 ? v[key] : v[key].map((x) => (x == null ? null : x * scale)) }));
     return { rate: mk("rate"), p50: mk("p50_ms"), p99: mk("p99_ms"), errors: mk("error_rate", 100), share: mk("share", 100) };
   }, [stats]);
   const t = stats.t;
@@ -136,14 +158,14 @@ function Charts({ stats }) {
         <span class="muted">a point every ${stats.interval_s} s</span></div>
       ${t.length < 2 ? html`<p class="muted">Collecting… the first points appear a few seconds after traffic starts.</p>` : ""}
       <div class="charts">
-        <${Chart} title="Requests / s" t=${t} series=${charts.rate} format=${(v) => num(v, 1)} testid="chart-rate" />
-        <${Chart} title="Observed share %" t=${t} series=${charts.share} format=${(v) => num(v, 0)} testid="chart-share" />
+        <${Chart} title="Requests / s" t=${t} series=${charts.rate} format=${fmtRate} testid="chart-rate" />
+        <${Chart} title="Observed share %" t=${t} series=${charts.share} format=${fmtShare} testid="chart-share" />
         <${Chart} title="p50 latency" t=${t} series=${charts.p50} format=${ms} testid="chart-p50" />
         <${Chart} title="p99 latency" t=${t} series=${charts.p99} format=${ms} testid="chart-p99" />
-        <${Chart} title="Errors %" t=${t} series=${charts.errors} format=${(v) => num(v, 1)} testid="chart-errors" />
+        <${Chart} title="Errors %" t=${t} series=${charts.errors} format=${fmtRate} testid="chart-errors" />
       </div>
     </section>`;
-}
+});
 
 function Shadow({ d }) {
   const rows = d.status.shadow || [];
