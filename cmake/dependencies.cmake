@@ -9,8 +9,11 @@ find_package(yaml-cpp REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(SQLite3 REQUIRED)
+# The registry backend shared by replicas (libpq itself: see src/pg/connection.h).
+find_package(PostgreSQL REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)
+find_package(CURL REQUIRED)  # S3 remote artifact copies (libcurl signs SigV4 itself)
 
 # libtorch: TorchConfig.cmake ships with Debian's libtorch-dev.
 find_package(Torch REQUIRED)

@@ -16,4 +16,6 @@ if [ -z "${SKIP_SCALE:-}" ]; then
   # shellcheck disable=SC2086
   /usr/bin/python3 bench/on_demand_benchmark.py --write docs/benchmarks.md ${ON_DEMAND_ARGS:-}
   /usr/bin/python3 bench/console_overhead.py --build-dir "$BUILD_DIR" --out docs/benchmarks.md
+  # l: replicas sharing PostgreSQL (about 4 minutes; also skipped by SKIP_SCALE)
+  /usr/bin/python3 bench/scale_out_benchmark.py --binary "$BUILD_DIR/quiver" --write docs/benchmarks.md
 fi

@@ -11,6 +11,11 @@ PACKAGES=(
   libcli11-dev libspdlog-dev
   # persistence, hashing and TLS; zlib inflates Content-Encoding: gzip/deflate bodies
   libsqlite3-dev libssl-dev zlib1g-dev openssl
+  # scale-out: the shared registry (PostgreSQL 15 and libpq), the load balancer of the
+  # replica tests, and the offline checks of the Kubernetes manifests
+  postgresql libpq-dev haproxy kubernetes-client yamllint
+  # artifact copies in an S3-compatible store (SigV4 signing is libcurl's)
+  libcurl4-openssl-dev
   # gRPC (Open Inference Protocol gRPC service)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # model runtimes
@@ -44,6 +49,15 @@ if command -v npm >/dev/null 2>&1; then
   kept=()
   for p in "${missing[@]}"; do
     [ "$p" = npm ] || [ "$p" = nodejs ] || kept+=("$p")
+  done
+  missing=("${kept[@]}")
+fi
+# Likewise a kubectl from another package (a cloud SDK's) owns /usr/bin/kubectl, which
+# Debian's kubernetes-client would overwrite: any kubectl renders the manifests.
+if command -v kubectl >/dev/null 2>&1; then
+  kept=()
+  for p in "${missing[@]}"; do
+    [ "$p" = kubernetes-client ] || kept+=("$p")
   done
   missing=("${kept[@]}")
 fi

@@ -7,6 +7,15 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
 
+# A throwaway PostgreSQL on loopback for the shared-registry tests (unit and end to
+# end): the registry suite runs against both backends, and the replica tests share it.
+PG_DIR=$(mktemp -d /tmp/quiver-test-pg.XXXXXX)
+chmod 755 "$PG_DIR"
+trap 'bash scripts/postgres.sh stop "$PG_DIR"; rm -rf "$PG_DIR"' EXIT
+PG_URL=$(bash scripts/postgres.sh start "$PG_DIR")
+export QUIVER_TEST_POSTGRES_URL="${PG_URL%/quiver}/postgres"
+echo "== PostgreSQL for the tests: $QUIVER_TEST_POSTGRES_URL"
+
 echo "== unit tests"
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 300
 
@@ -18,6 +27,10 @@ bash scripts/fuzz.sh replay
 bash scripts/fuzz.sh short
 
 echo "== end-to-end tests"
+# The S3-compatible server of the artifact-copy tests (npm, from its lockfile).
+if [ ! -f tests/s3/node_modules/.package-lock.json ] || [ tests/s3/package-lock.json -nt tests/s3/node_modules/.package-lock.json ]; then
+  (cd tests/s3 && npm ci --no-audit --no-fund --loglevel=error)
+fi
 # Debian's interpreter: it is the one with python3-torch, numpy, pytest and requests.
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 

@@ -187,6 +187,30 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--objective-interval-ms", options.objective_interval_ms,
                         "How often objectives with auto: promote_best are scored")
       ->capture_default_str();
+  // Scale-out (docs/scale-out.md).
+  serve_cmd->add_option("--registry", options.registry_url,
+                        "Shared registry of replicas: postgresql://USER[:PASSWORD]@HOST:PORT/DB (default: SQLite in "
+                        "--data-dir); also QUIVER_REGISTRY_URL")
+      ->envname("QUIVER_REGISTRY_URL");
+  serve_cmd->add_option("--replica-id", options.replica_id,
+                        "This replica's name in the cluster (default: <hostname>:<http port>)");
+  serve_cmd->add_option("--advertise-address", options.advertise_address,
+                        "host:port where other replicas and operators reach this replica's HTTP API");
+  serve_cmd->add_option("--artifact-store", options.artifact_store,
+                        "Durable artifact copies for replicas: postgresql, or s3://BUCKET[/PREFIX]?endpoint=URL&region=R "
+                        "(default with --registry: postgresql)");
+  serve_cmd->add_option("--leader-lease-ms", options.leader_lease_ms, "Leader lease time to live")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{200}, int64_t{600000}));
+  serve_cmd->add_option("--heartbeat-ms", options.heartbeat_ms, "Replica heartbeat and lease renewal interval")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{50}, int64_t{60000}));
+  serve_cmd->add_option("--registry-poll-ms", options.registry_poll_ms,
+                        "Read the registry revision this often besides notifications")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{50}, int64_t{600000}));
+  serve_cmd->add_flag("--no-registry-notify{false}", options.registry_notify,
+                      "Do not LISTEN for registry notifications: rely on --registry-poll-ms alone");
   // Signed artifacts (docs/security.md, "Signed artifacts").
   std::string trusted_keys;
   serve_cmd->add_option("--trusted-keys", trusted_keys,

@@ -89,6 +89,10 @@ Status run_status(CommandContext& ctx, const StatusOptions& o) {
     fmt::print("{}\n", answer.dump(2));
   } else {
     fmt::print("{}", one ? render_deployment_status(answer) : render_deployment_list(answer));
+    // Replicas: every one, live or not, and whether it has converged.
+    if (!one) {
+      if (auto cluster = ctx.get("/v1/cluster"); cluster.is_ok()) fmt::print("{}", render_cluster(*cluster));
+    }
   }
   return Status::ok();
 }

@@ -137,6 +137,32 @@ std::string render_deployment_list(const nlohmann::json& deployments) {
   return render_table({"MODEL", "REVISION", "STATE", "MESSAGE"}, rows);
 }
 
+static bool is_true(const json* value) { return value != nullptr && value->is_boolean() && value->get<bool>(); }
+
+std::string render_cluster(const nlohmann::json& cluster) {
+  const json replicas = list_or_empty(field(cluster, "replicas"));
+  if (replicas.empty()) return "";
+  std::vector<TableRow> rows;
+  for (const auto& r : replicas) {
+    size_t loaded = 0, ready = 0;
+    for (const auto& v : list_or_empty(field(r, "versions"))) {
+      ++loaded;
+      if (text_or(field(v, "state"), "") == "ready") ++ready;
+    }
+    const json* live = field(r, "live");
+    const json* converged = field(r, "converged");
+    const json* leader = field(r, "leader");
+    rows.push_back({cell(field(r, "id")), cell(field(r, "address")),
+                    is_true(live) ? "live" : "dead", is_true(leader) ? "leader" : "",
+                    cell(field(r, "applied_revision")), fmt::format("{}/{}", ready, loaded),
+                    is_true(converged) ? "yes" : "no"});
+  }
+  std::string out = fmt::format("\ncluster: registry revision {}, {} live replica(s), {}\n", cell(field(cluster, "revision")),
+                                cell(field(cluster, "live_replicas")),
+                                is_true(field(cluster, "converged")) ? "converged" : "converging");
+  return out + render_table({"REPLICA", "ADDRESS", "STATE", "ROLE", "APPLIED", "READY", "CONVERGED"}, rows);
+}
+
 std::string render_deployment_status(const nlohmann::json& deployment) {
   const json empty_status = json::object();
   const json* status_ptr = field(deployment, "status");

@@ -26,6 +26,10 @@ std::string render_deployment_list(const nlohmann::json& deployments);
 // spec's weights.
 std::string render_deployment_status(const nlohmann::json& deployment);
 
+// GET /v1/cluster: each replica, whether it is live and has converged on the registry
+// revision, and the leader. "" for a single server.
+std::string render_cluster(const nlohmann::json& cluster);
+
 // GET /v1/deployments/{m}/history -> REVISION CREATED CLIENT REASON CHANGE.
 std::string render_history(const nlohmann::json& history);
 

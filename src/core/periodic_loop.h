@@ -12,7 +12,7 @@
 #include <mutex>
 #include <thread>
 
-namespace quiver::rollout {
+namespace quiver {
 
 class PeriodicLoop {
  public:
@@ -63,4 +63,4 @@ class PeriodicLoop {
   std::thread thread_;
 };
 
-}  // namespace quiver::rollout
+}  // namespace quiver

@@ -67,9 +67,11 @@ std::map<std::string, LifecycleManager::Desired> LifecycleManager::read_desired(
   auto revisions = registry_.live_deployments();
   if (!revisions.is_ok()) {
     spdlog::error("reading deployments: {}", revisions.status().to_string());
+    read_ok_ = false;
     std::lock_guard lock(mu_);
     return desired_;  // keep what we had rather than unloading everything
   }
+  read_ok_ = true;
   for (const auto& rev : *revisions) {
     Desired d;
     d.revision = rev.revision;
@@ -86,7 +88,10 @@ std::map<std::string, LifecycleManager::Desired> LifecycleManager::read_desired(
 
 void LifecycleManager::reconcile_once() {
   std::lock_guard pass(reconcile_mu_);
+  // Read after taking note of the revision: everything up to it is then in the read.
+  const int64_t seen = seen_revision_.load();
   auto desired = read_desired();
+  if (read_ok_) applied_revision_ = std::max(applied_revision_.load(), seen);
   {
     std::lock_guard lock(mu_);
     desired_ = desired;
@@ -338,11 +343,22 @@ void LifecycleManager::ensure_loaded(const std::string& model, const DeployedVer
   }
 }
 
+Status LifecycleManager::ensure_artifact(const std::string& sha256) {
+  if (blobs_.exists(sha256) || !options_.fetch_artifact) return Status::ok();
+  // Registered through another replica: bring the durable copy (hash-checked on arrival).
+  const auto started = clock_.now();
+  QUIVER_RETURN_IF_ERROR(options_.fetch_artifact(sha256).with_context("fetching artifact " + sha256));
+  spdlog::info("fetched artifact {} from the shared store in {:.0f} ms", sha256,
+               std::chrono::duration<double, std::milli>(clock_.now() - started).count());
+  return Status::ok();
+}
+
 Result<std::shared_ptr<serving::Servable>> LifecycleManager::defer_servable(const registry::VersionRecord& record,
                                                                              const DeployedVersion& dv,
                                                                              VersionStateMachine& machine) {
   // Refuse now what a load would refuse later, so the deployment fails visibly
   // instead of its first request.
+  QUIVER_RETURN_IF_ERROR(ensure_artifact(record.artifact_sha256));
   QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
   if (options_.verify_before_load) QUIVER_RETURN_IF_ERROR(options_.verify_before_load(record));
   QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
@@ -361,6 +377,7 @@ Result<std::shared_ptr<serving::Servable>> LifecycleManager::load_servable(const
   const int instances = dv.instances;
   // Never load from bytes that no longer match their name, nor a version the
   // signature policy refuses (it may have been turned on after registration).
+  QUIVER_RETURN_IF_ERROR(ensure_artifact(record.artifact_sha256));
   QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
   if (options_.verify_before_load) QUIVER_RETURN_IF_ERROR(options_.verify_before_load(record));
   QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
@@ -650,6 +667,13 @@ void LifecycleManager::notify() {
     wake_ = true;
   }
   loop_cv_.notify_all();
+}
+
+void LifecycleManager::notify_revision(int64_t revision) {
+  int64_t before = seen_revision_.load();
+  while (revision > before && !seen_revision_.compare_exchange_weak(before, revision)) {
+  }
+  notify();
 }
 
 void LifecycleManager::loop() {

@@ -13,6 +13,7 @@
 // Thread-safety: all public methods may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -53,6 +54,10 @@ struct ManagerOptions {
   // --memory-budget`); 0: no limit. A deployment's memory_budget limits its model.
   int64_t memory_budget_bytes = 0;
   AutoscalerConfig autoscaler;
+  // Replicas that share a registry: brings an artifact this server's blob store lacks
+  // from the durable copy (store/remote_artifacts.h), hash-checked. Empty: a missing
+  // artifact fails the load.
+  std::function<Status(const std::string& sha256)> fetch_artifact;
 };
 
 class LifecycleManager {
@@ -66,6 +71,11 @@ class LifecycleManager {
   void reconcile_once();
   void start();
   void notify();
+  // A replica saw registry revision `revision` (cluster/cluster_node.h): the next pass
+  // reads at least that, and applied_revision() then reports it.
+  void notify_revision(int64_t revision);
+  // The newest registry revision a completed pass has read (0: none yet).
+  int64_t applied_revision() const { return applied_revision_.load(); }
   // Stops the loop, then drains and unloads every servable.
   void stop();
 
@@ -112,6 +122,8 @@ class LifecycleManager {
   void ensure_loaded(const std::string& model, const DeployedVersion& dv, int64_t revision);
   Result<std::shared_ptr<serving::Servable>> load_servable(const registry::VersionRecord& record,
                                                             const DeployedVersion& dv, VersionStateMachine& machine);
+  // Fetches the artifact from the shared store when this server lacks it.
+  Status ensure_artifact(const std::string& sha256);
   // An on-demand version: verified now, loaded by its first request.
   Result<std::shared_ptr<serving::Servable>> defer_servable(const registry::VersionRecord& record,
                                                              const DeployedVersion& dv, VersionStateMachine& machine);
@@ -137,6 +149,10 @@ class LifecycleManager {
   ManagerOptions options_;
   serving::BackendLoader loader_;
   WarmupDecoder warmup_decoder_;
+
+  std::atomic<int64_t> seen_revision_{0};     // the newest revision a replica was told of
+  std::atomic<int64_t> applied_revision_{0};  // what the last pass that read the registry had seen
+  bool read_ok_ = false;                      // the last read_desired() reached the registry
 
   std::mutex reconcile_mu_;  // one reconcile pass at a time
   mutable std::mutex mu_;    // guards everything below; never held while loading

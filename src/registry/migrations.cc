@@ -149,11 +149,53 @@ CREATE TABLE model_policies (
 );
 )sql";
 
+// The registry revision (Registry::revision): a counter that every change of desired
+// state bumps inside its own transaction. Triggers do it, so no write path can forget;
+// a write that touches several tables bumps it more than once, which keeps it
+// monotonic all the same. Key bookkeeping (last_used) and access records do not count.
+constexpr std::string_view kRegistryRevision = R"sql(
+CREATE TABLE registry_state (
+  id        INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+  revision  INTEGER NOT NULL
+);
+INSERT INTO registry_state (id, revision) VALUES (1, 0);
+
+CREATE TRIGGER revision_models AFTER INSERT ON models
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_versions AFTER INSERT ON versions
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_aliases_insert AFTER INSERT ON aliases
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_aliases_update AFTER UPDATE ON aliases
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_aliases_delete AFTER DELETE ON aliases
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_deployments AFTER INSERT ON deployment_revisions
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_evaluations AFTER INSERT ON evaluations
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_rollouts_insert AFTER INSERT ON rollouts
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_rollouts_update AFTER UPDATE ON rollouts
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_keys_insert AFTER INSERT ON api_keys
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_keys_revoke AFTER UPDATE OF revoked_at ON api_keys
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_policies_insert AFTER INSERT ON model_policies
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_policies_update AFTER UPDATE ON model_policies
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+CREATE TRIGGER revision_events AFTER INSERT ON audit_log WHEN NEW.kind = 'change'
+BEGIN UPDATE registry_state SET revision = revision + 1; END;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "initial schema: models, versions, aliases, deployment revisions, audit log", kInitialSchema},
     Migration{2, "evaluation reports and rollout state", kEvaluationsAndRollouts},
     Migration{3, "access tokens; hash-chained audit log with access records", kKeysAndAuditChain},
     Migration{4, "artifact signatures on versions; per-model policies", kSignaturesAndPolicies},
+    Migration{5, "the registry revision, bumped by every change", kRegistryRevision},
 };
 
 Result<int> current_user_version(sqlite::Database& db) {

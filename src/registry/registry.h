@@ -1,8 +1,9 @@
 // The registry: the single source of desired state. Models, immutable versions,
 // aliases, deployments with their revision history, and an audit log of every
-// change. Backed by SQLite in WAL mode with versioned schema migrations.
+// change. Backed by SQLite in WAL mode (one server) or by PostgreSQL (replicas that
+// share it), each with versioned schema migrations.
 //
-// Every mutation runs in one SQLite transaction together with its audit entry, so a
+// Every mutation runs in one transaction together with its audit entry, so a
 // crash (even kill -9) leaves either both or neither.
 //
 // Thread-safety: all methods may be called from any thread (one connection guarded
@@ -23,10 +24,23 @@
 
 namespace quiver::registry {
 
+// Leader fencing (cluster/leader_lease.h). A write made by the leader's control loops
+// (rollouts, bandits, the objective) carries the lease it holds; the PostgreSQL
+// registry commits it only while that lease row still names this holder and epoch and
+// has not expired by the database's clock, checked inside the write's transaction. So
+// a leader that was paused past its lease and then resumed can write nothing.
+// FailedPrecondition "fenced: ..." otherwise. SQLite (one server) has no lease and
+// ignores it.
+struct Fence {
+  std::string holder;  // the replica id that holds the lease
+  int64_t epoch = 0;   // the lease's epoch when it was taken
+};
+
 // Who made a change and why; recorded in the audit log and in revisions.
 struct Actor {
   std::string client = "unknown";  // e.g. "cli", "api 127.0.0.1", "rollout-controller"
   std::string reason;              // free text; may be empty
+  std::optional<Fence> fence{};    // set on the leader's control-loop writes
 };
 
 struct NewVersion {
@@ -200,7 +214,24 @@ class Registry {
   // FakeClock). `clock` must not be null.
   static Result<std::unique_ptr<Registry>> open(const std::filesystem::path& db_path,
                                                 std::shared_ptr<const Clock> clock);
+  // The PostgreSQL backend shared by replicas (`serve --registry postgresql://...`).
+  // Connects, migrates under a transaction-level advisory lock (two replicas that start
+  // at once migrate once) and refuses a schema newer than this binary knows
+  // (FailedPrecondition). Unavailable when the database cannot be reached.
+  static Result<std::unique_ptr<Registry>> open_postgres(const std::string& url,
+                                                         std::shared_ptr<const Clock> clock);
   virtual ~Registry() = default;
+
+  // --- propagation (scale-out) ---
+  // The registry revision: a number that every write bumps inside its own transaction
+  // (PostgreSQL also sends NOTIFY quiver_registry with it on commit). A replica that
+  // has applied revision r has seen every write up to r.
+  virtual Result<int64_t> revision() const = 0;
+  // True for a registry that replicas share (PostgreSQL): control loops that write
+  // then need the leader's lease, and artifacts need a durable remote copy.
+  virtual bool shared() const { return false; }
+  // The URL a shared registry was opened with (password redacted); "" for SQLite.
+  virtual std::string url() const { return ""; }
 
   // --- versions ---
   // AlreadyExists when the version number is taken; InvalidArgument on a bad name.

@@ -5,12 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <charconv>
-#include <limits>
 #include <map>
 
 #include "registry/audit_chain.h"
 #include "registry/migrations.h"
+#include "registry/registry_common.h"
 #include "registry/signature_json.h"
 
 namespace quiver::registry {
@@ -22,22 +21,6 @@ using ordered_json = nlohmann::ordered_json;
 constexpr const char* kVersionColumns =
     "model, version, framework, artifact_sha256, size, created_at, description, metadata, signature, warmup_json, "
     "artifact_signature, signed_by";
-
-bool looks_like_sha256(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-std::string version_label(const std::string& model, int64_t version) {
-  return "model '" + model + "' version " + std::to_string(version);
-}
-
-std::string metadata_to_json(const std::map<std::string, std::string>& metadata) {
-  json out = json::object();
-  for (const auto& [k, v] : metadata) out[k] = v;
-  return out.dump();
-}
 
 Result<VersionRecord> version_from_row(const sqlite::Statement& row) {
   VersionRecord r;
@@ -51,52 +34,8 @@ Result<VersionRecord> version_from_row(const sqlite::Statement& row) {
   r.warmup_json = row.text_at(9);
   r.artifact_signature = row.text_at(10);
   r.signed_by = row.text_at(11);
-  // These columns are written only by create_version; a parse failure means the file
-  // was damaged or edited by hand.
-  try {
-    const json metadata = json::parse(row.text_at(7));
-    for (const auto& [k, v] : metadata.items()) r.metadata[k] = v.get<std::string>();
-  } catch (const json::exception& e) {
-    return data_loss("registry row for " + version_label(r.model, r.version) + " has corrupt metadata: " + e.what());
-  }
-  Result<ModelSignature> sig = signature_from_json(row.text_at(8));
-  if (!sig.is_ok())
-    return data_loss("registry row for " + version_label(r.model, r.version) +
-                     " has a corrupt signature: " + sig.status().message());
-  r.signature = std::move(sig).value();
+  QUIVER_RETURN_IF_ERROR(decode_version_json(r, row.text_at(7), row.text_at(8)));
   return r;
-}
-
-Status validate_new_version(const NewVersion& v) {
-  QUIVER_RETURN_IF_ERROR(validate_model_name(v.model));
-  if (v.version && *v.version <= 0)
-    return invalid_argument("version must be a positive integer, got " + std::to_string(*v.version));
-  if (v.framework != "torchscript" && v.framework != "onnx")
-    return invalid_argument("framework '" + v.framework + "' is not supported; use \"torchscript\" or \"onnx\"");
-  if (!looks_like_sha256(v.artifact_sha256))
-    return invalid_argument("artifact '" + v.artifact_sha256 +
-                            "' is not a sha256 digest (64 lower-case hex characters)");
-  if (v.size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-    return invalid_argument("artifact size " + std::to_string(v.size) + " is out of range");
-  for (const auto& [key, unused] : v.metadata)
-    if (key.empty()) return invalid_argument("metadata keys must not be empty");
-  QUIVER_RETURN_IF_ERROR(validate_signature(v.signature));
-  if (v.artifact_signature.empty() != v.signed_by.empty())
-    return invalid_argument("an artifact signature and its signer's key id go together");
-  if (!v.warmup_json.empty()) {
-    const json warmup = json::parse(v.warmup_json, nullptr, /*allow_exceptions=*/false);
-    if (!warmup.is_object()) return invalid_argument("warmup must be a JSON object (an inference request)");
-  }
-  return Status::ok();
-}
-
-std::optional<int64_t> parse_version_number(const std::string& ref) {
-  if (ref.empty() || !std::all_of(ref.begin(), ref.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::nullopt;
-  int64_t n = 0;
-  auto [ptr, ec] = std::from_chars(ref.data(), ref.data() + ref.size(), n);
-  if (ec != std::errc() || ptr != ref.data() + ref.size()) return std::nullopt;
-  return n;
 }
 
 }  // namespace
@@ -121,6 +60,14 @@ Result<std::unique_ptr<Registry>> Registry::open(const std::filesystem::path& db
 
 // --- helpers shared by both source files ---
 
+Result<int64_t> SqliteRegistry::revision() const {
+  std::lock_guard lock(mu_);
+  QUIVER_ASSIGN_OR_RETURN(sqlite::Statement st, db_->prepare("SELECT revision FROM registry_state WHERE id = 1"));
+  QUIVER_ASSIGN_OR_RETURN(bool found, st.step());
+  if (!found) return data_loss("registry database: the registry_state row is missing");
+  return st.int_at(0);
+}
+
 std::string SqliteRegistry::now_text() const { return format_utc(clock_->wall_now()); }
 
 Status SqliteRegistry::require_model_locked(const std::string& model) const {
@@ -133,14 +80,7 @@ Status SqliteRegistry::require_model_locked(const std::string& model) const {
 Status SqliteRegistry::append_audit_locked(const std::string& model, std::string_view action,
                                            const std::string& detail_json, const Actor& actor, const std::string& at) {
   // Every audit row joins the hash chain (registry/audit_chain.h).
-  AuditEntry entry;
-  entry.at = at;
-  entry.model = model;
-  entry.action = std::string(action);
-  entry.client = actor.client.empty() ? std::string("unknown") : actor.client;
-  entry.reason = actor.reason;
-  entry.detail_json = detail_json.empty() ? std::string("{}") : detail_json;
-  return append_audit_row(*db_, std::move(entry));
+  return append_audit_row(*db_, change_entry(model, action, detail_json, actor, at));
 }
 
 Result<std::optional<VersionRecord>> SqliteRegistry::find_version_locked(const std::string& model,
@@ -182,9 +122,7 @@ Result<VersionRecord> SqliteRegistry::create_version(const NewVersion& v, const 
   if (v.version) {
     number = *v.version;
     QUIVER_ASSIGN_OR_RETURN(auto existing, find_version_locked(v.model, number));
-    if (existing)
-      return already_exists(version_label(v.model, number) +
-                            " already exists; versions are immutable, so register a new version number");
+    if (existing) return version_taken_error(v.model, number);
   } else {
     QUIVER_ASSIGN_OR_RETURN(sqlite::Statement st,
                             db_->prepare("SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE model = ?1", v.model));
@@ -198,19 +136,7 @@ Result<VersionRecord> SqliteRegistry::create_version(const NewVersion& v, const 
       db_->run("INSERT INTO models (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING", v.model, at));
   const bool new_model = db_->changes() > 0;
 
-  VersionRecord record;
-  record.model = v.model;
-  record.version = number;
-  record.framework = v.framework;
-  record.artifact_sha256 = v.artifact_sha256;
-  record.size = v.size;
-  record.created_at = at;
-  record.description = v.description;
-  record.metadata = v.metadata;
-  record.signature = v.signature;
-  record.warmup_json = v.warmup_json;
-  record.artifact_signature = v.artifact_signature;
-  record.signed_by = v.signed_by;
+  const VersionRecord record = version_record_of(v, number, at);
   QUIVER_RETURN_IF_ERROR(db_->run(std::string("INSERT INTO versions (") + kVersionColumns +
                                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                                   record.model, record.version, record.framework, record.artifact_sha256,
@@ -218,14 +144,7 @@ Result<VersionRecord> SqliteRegistry::create_version(const NewVersion& v, const 
                                   metadata_to_json(record.metadata), signature_to_json(record.signature),
                                   record.warmup_json, record.artifact_signature, record.signed_by));
 
-  ordered_json detail;
-  detail["version"] = number;
-  detail["framework"] = record.framework;
-  detail["artifact"] = record.artifact_sha256;
-  detail["size"] = record.size;
-  if (!record.signed_by.empty()) detail["signed_by"] = record.signed_by;
-  if (new_model) detail["new_model"] = true;
-  QUIVER_RETURN_IF_ERROR(append_audit_locked(v.model, "version.create", detail.dump(), actor, at));
+  QUIVER_RETURN_IF_ERROR(append_audit_locked(v.model, "version.create", version_create_detail(record, new_model), actor, at));
   QUIVER_RETURN_IF_ERROR(tx.commit());
   return record;
 }
@@ -379,17 +298,15 @@ Status SqliteRegistry::set_alias(const std::string& model, const std::string& al
   QUIVER_ASSIGN_OR_RETURN(sqlite::Statement previous,
                           db_->prepare("SELECT version FROM aliases WHERE model = ?1 AND alias = ?2", model, alias));
   QUIVER_ASSIGN_OR_RETURN(bool had_previous, previous.step());
-  ordered_json detail;
-  detail["alias"] = alias;
-  detail["version"] = version;
-  detail["previous"] = had_previous ? json(previous.int_at(0)) : json(nullptr);
+  const std::string detail =
+      alias_set_detail(alias, version, had_previous ? std::optional<int64_t>(previous.int_at(0)) : std::nullopt);
 
   const std::string at = now_text();
   QUIVER_RETURN_IF_ERROR(db_->run(
       "INSERT INTO aliases (model, alias, version, updated_at) VALUES (?1, ?2, ?3, ?4) "
       "ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
       model, alias, version, at));
-  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "alias.set", detail.dump(), actor, at));
+  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "alias.set", detail, actor, at));
   return tx.commit();
 }
 
@@ -402,12 +319,10 @@ Status SqliteRegistry::delete_alias(const std::string& model, const std::string&
                           db_->prepare("SELECT version FROM aliases WHERE model = ?1 AND alias = ?2", model, alias));
   QUIVER_ASSIGN_OR_RETURN(bool found, current.step());
   if (!found) return not_found("model '" + model + "' has no alias '" + alias + "'");
-  ordered_json detail;
-  detail["alias"] = alias;
-  detail["version"] = current.int_at(0);
+  const std::string detail = alias_delete_detail(alias, current.int_at(0));
 
   QUIVER_RETURN_IF_ERROR(db_->run("DELETE FROM aliases WHERE model = ?1 AND alias = ?2", model, alias));
-  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "alias.delete", detail.dump(), actor, now_text()));
+  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "alias.delete", detail, actor, now_text()));
   return tx.commit();
 }
 

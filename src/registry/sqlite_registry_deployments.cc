@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "registry/deployment_spec_json.h"
+#include "registry/registry_common.h"
 #include "registry/sqlite_registry.h"
 
 namespace quiver::registry {
@@ -33,8 +34,6 @@ Result<std::vector<Revision>> collect_revisions(sqlite::Statement& st) {
   }
 }
 
-std::string client_or_unknown(const Actor& actor) { return actor.client.empty() ? "unknown" : actor.client; }
-
 }  // namespace
 
 Result<std::optional<Revision>> SqliteRegistry::latest_revision_locked(const std::string& model) const {
@@ -59,23 +58,19 @@ Result<Revision> SqliteRegistry::put_deployment(const std::string& model, const 
 
 Result<Revision> SqliteRegistry::append_revision_locked(const std::string& model, const std::string& spec_json,
                                                         const Actor& actor) {
-  QUIVER_ASSIGN_OR_RETURN(DeploymentSpec spec, parse_deployment_spec(spec_json));
+  // Parse first: a malformed spec is InvalidArgument even for an unknown model.
+  QUIVER_RETURN_IF_ERROR(parse_deployment_spec(spec_json).status());
   QUIVER_RETURN_IF_ERROR(require_model_locked(model));
-
   // Resolve inside the transaction so an alias cannot move between resolving and
   // recording the revision.
-  QUIVER_RETURN_IF_ERROR(
-      resolve_version_refs(spec, [&](const std::string& ref) { return resolve_locked(model, ref); }));
-  auto check_exists = [&](const VersionRef& ref) -> Status {
-    QUIVER_ASSIGN_OR_RETURN(auto record, find_version_locked(model, ref.version));
-    if (!record)
-      return not_found("deployment names version '" + ref.ref + "' (resolved to " + std::to_string(ref.version) +
-                       "), but model '" + model + "' has no version " + std::to_string(ref.version));
-    return Status::ok();
-  };
-  for (const DeployedVersion& dv : spec.versions) QUIVER_RETURN_IF_ERROR(check_exists(dv.version));
-  QUIVER_RETURN_IF_ERROR(validate_deployment_spec(spec));  // traffic/rules/shadow name only listed versions
-
+  QUIVER_ASSIGN_OR_RETURN(
+      DeploymentSpec spec,
+      prepare_deployment_spec(
+          model, spec_json, [&](const std::string& ref) { return resolve_locked(model, ref); },
+          [&](int64_t version) -> Result<bool> {
+            QUIVER_ASSIGN_OR_RETURN(auto record, find_version_locked(model, version));
+            return record.has_value();
+          }));
   QUIVER_ASSIGN_OR_RETURN(auto latest, latest_revision_locked(model));
   Revision revision;
   revision.model = model;
@@ -89,10 +84,8 @@ Result<Revision> SqliteRegistry::append_revision_locked(const std::string& model
                                   model, revision.revision, revision.spec_json, revision.created_at, revision.client,
                                   revision.reason));
 
-  ordered_json detail;
-  detail["revision"] = revision.revision;
-  detail["spec"] = ordered_json::parse(revision.spec_json);
-  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "deployment.apply", detail.dump(), actor, revision.created_at));
+  QUIVER_RETURN_IF_ERROR(
+      append_audit_locked(model, "deployment.apply", deployment_apply_detail(revision), actor, revision.created_at));
   return revision;
 }
 
@@ -114,10 +107,9 @@ Result<Revision> SqliteRegistry::delete_deployment(const std::string& model, con
   QUIVER_RETURN_IF_ERROR(db_->run(std::string("INSERT INTO deployment_revisions (") + kRevisionColumns +
                                       ") VALUES (?1, ?2, '', 1, ?3, ?4, ?5)",
                                   model, revision.revision, revision.created_at, revision.client, revision.reason));
-  ordered_json detail;
-  detail["revision"] = revision.revision;
-  detail["replaced_revision"] = latest->revision;
-  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "deployment.delete", detail.dump(), actor, revision.created_at));
+  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "deployment.delete",
+                                             deployment_delete_detail(revision.revision, latest->revision), actor,
+                                             revision.created_at));
   QUIVER_RETURN_IF_ERROR(tx.commit());
   return revision;
 }
@@ -169,15 +161,13 @@ Result<Revision> SqliteRegistry::get_revision(const std::string& model, int64_t 
 
 Status SqliteRegistry::record_event(const std::string& model, const std::string& action,
                                     const std::string& detail_json, const Actor& actor) {
-  if (action.empty()) return invalid_argument("audit event: action must not be empty");
-  if (!detail_json.empty() && !json::accept(detail_json))
-    return invalid_argument("audit event '" + action + "': detail is not valid JSON");
+  QUIVER_RETURN_IF_ERROR(validate_record_event(action, detail_json));
   std::lock_guard lock(mu_);
   return append_audit_locked(model, action, detail_json, actor, now_text());
 }
 
 Result<std::vector<AuditEntry>> SqliteRegistry::audit(const std::string& model, int64_t limit) const {
-  if (limit <= 0) return invalid_argument("audit: limit must be positive, got " + std::to_string(limit));
+  QUIVER_RETURN_IF_ERROR(validate_audit_limit(limit));
   std::lock_guard lock(mu_);
   // ?1 = '' selects every model.
   QUIVER_ASSIGN_OR_RETURN(sqlite::Statement st,

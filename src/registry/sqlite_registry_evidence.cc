@@ -2,6 +2,7 @@
 // deciding by evidence (quality/ and rollout/ own the documents' shapes).
 #include <nlohmann/json.hpp>
 
+#include "registry/registry_common.h"
 #include "registry/sqlite_registry.h"
 
 namespace quiver::registry {
@@ -26,8 +27,8 @@ Result<EvaluationRecord> SqliteRegistry::add_evaluation(const std::string& model
       "INSERT INTO evaluations (model, version, created_at, dataset_sha256, report_json) VALUES (?1, ?2, ?3, ?4, ?5)",
       model, version, e.created_at, dataset_sha256, report_json));
   e.id = db_->last_insert_rowid();
-  nlohmann::json detail = {{"version", version}, {"evaluation", e.id}, {"dataset", dataset_sha256}};
-  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "evaluation.create", detail.dump(), actor, e.created_at));
+  QUIVER_RETURN_IF_ERROR(append_audit_locked(model, "evaluation.create",
+                                             evaluation_detail(version, e.id, dataset_sha256), actor, e.created_at));
   QUIVER_RETURN_IF_ERROR(tx.commit());
   return e;
 }
@@ -59,21 +60,15 @@ Result<std::vector<EvaluationRecord>> SqliteRegistry::evaluations(const std::str
 Result<std::optional<Revision>> SqliteRegistry::commit_rollout(const std::string& model, const RolloutWrite& write,
                                                                const Actor& actor,
                                                                std::optional<int64_t> expected_revision) {
-  if (!nlohmann::json::accept(write.state_json)) return invalid_argument("rollout state is not valid JSON");
-  if (!write.detail_json.empty() && !nlohmann::json::accept(write.detail_json))
-    return invalid_argument("rollout audit detail is not valid JSON");
+  QUIVER_RETURN_IF_ERROR(validate_rollout_write(write));
   std::lock_guard lock(mu_);
   sqlite::Transaction tx(*db_);
   QUIVER_RETURN_IF_ERROR(tx.begin());
   QUIVER_RETURN_IF_ERROR(require_model_locked(model));
   if (expected_revision) {
-    // A person (or another writer) changed the deployment since the controller read
-    // it: its decision was made on stale facts, so nothing of it may land.
     QUIVER_ASSIGN_OR_RETURN(auto latest, latest_revision_locked(model));
     const int64_t current = latest ? latest->revision : 0;
-    if (current != *expected_revision)
-      return failed_precondition("deployment of '" + model + "' changed (revision " + std::to_string(current) +
-                                 ", expected " + std::to_string(*expected_revision) + ")");
+    if (current != *expected_revision) return stale_deployment_error(model, current, *expected_revision);
   }
   std::optional<Revision> revision;
   if (write.spec_json) {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "registry/audit_chain.h"
+#include "registry/registry_common.h"
 #include "registry/sqlite_registry.h"
 
 namespace quiver::registry {
@@ -13,8 +14,6 @@ namespace {
 
 using nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
-
-const std::set<std::string> kRoles = {"admin", "deployer", "publisher", "reader", "infer"};
 
 constexpr const char* kKeyColumns =
     "id, role, models, salt, secret_hash, description, created_at, created_by, expires_at_ms, revoked_at, last_used";
@@ -26,12 +25,7 @@ Result<ApiKeyRecord> key_from_row(const sqlite::Statement& row) {
   ApiKeyRecord k;
   k.id = row.text_at(0);
   k.role = row.text_at(1);
-  const json models = json::parse(row.text_at(2), nullptr, /*allow_exceptions=*/false);
-  if (!models.is_array()) return data_loss("registry row for key '" + k.id + "' has a corrupt model scope");
-  for (const json& m : models) {
-    if (!m.is_string()) return data_loss("registry row for key '" + k.id + "' has a corrupt model scope");
-    k.models.push_back(m.get<std::string>());
-  }
+  QUIVER_ASSIGN_OR_RETURN(k.models, key_models_from_json(k.id, row.text_at(2)));
   k.salt = row.text_at(3);
   k.secret_hash = row.text_at(4);
   k.description = row.text_at(5);
@@ -43,31 +37,12 @@ Result<ApiKeyRecord> key_from_row(const sqlite::Statement& row) {
   return k;
 }
 
-bool is_key_id(const std::string& id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z');
-         });
-}
-
-// What an audit row says about a key: never its salt or hash.
-std::string key_detail(const ApiKeyRecord& k) {
-  ordered_json d;
-  d["id"] = k.id;
-  d["role"] = k.role;
-  d["models"] = k.models;
-  if (k.expires_at_ms) d["expires_at"] = format_utc(std::chrono::system_clock::time_point(std::chrono::milliseconds(*k.expires_at_ms)));
-  if (!k.description.empty()) d["description"] = k.description;
-  return d.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 }  // namespace
 
 // --- audit ---
 
 Result<std::vector<AuditEntry>> SqliteRegistry::audit_query(const AuditQuery& q) const {
-  if (q.limit <= 0) return invalid_argument("audit: limit must be positive, got " + std::to_string(q.limit));
-  if (!q.kind.empty() && q.kind != "change" && q.kind != "access")
-    return invalid_argument("audit: kind must be \"change\", \"access\" or \"all\", not '" + q.kind + "'");
+  QUIVER_RETURN_IF_ERROR(validate_audit_query(q));
   std::lock_guard lock(mu_);
   QUIVER_ASSIGN_OR_RETURN(
       sqlite::Statement st,
@@ -89,24 +64,7 @@ Status SqliteRegistry::append_access(const std::vector<AccessRecord>& records) {
   sqlite::Transaction tx(*db_);
   QUIVER_RETURN_IF_ERROR(tx.begin());
   for (const AccessRecord& r : records) {
-    AuditEntry e;
-    e.kind = "access";
-    e.at = r.at.empty() ? now_text() : r.at;
-    e.model = r.model;
-    e.action = r.action;
-    e.client = r.client;
-    e.reason = r.reason;
-    e.detail_json = "{}";
-    e.actor_key = r.actor_key;
-    e.actor_role = r.actor_role;
-    e.source = r.source;
-    e.tls_identity = r.tls_identity;
-    e.resource = r.resource;
-    e.request_id = r.request_id;
-    e.decision = r.decision;
-    e.status = r.status;
-    e.latency_us = r.latency_us;
-    QUIVER_RETURN_IF_ERROR(append_audit_row(*db_, std::move(e)));
+    QUIVER_RETURN_IF_ERROR(append_audit_row(*db_, access_entry(r, now_text())));
   }
   return tx.commit();
 }
@@ -124,11 +82,7 @@ Result<AuditVerification> SqliteRegistry::verify_audit() const {
 // --- access tokens ---
 
 Result<ApiKeyRecord> SqliteRegistry::create_key(const ApiKeyRecord& key, const Actor& actor) {
-  if (!is_key_id(key.id)) return invalid_argument("key id '" + key.id + "' must be 1..64 of [a-z0-9]");
-  if (!kRoles.count(key.role))
-    return invalid_argument("unknown role '" + key.role + "'; use admin, deployer, publisher, reader or infer");
-  if (key.models.empty()) return invalid_argument("a key's model scope must name at least one glob");
-  if (key.salt.empty() || key.secret_hash.empty()) return invalid_argument("a key needs a salt and a secret hash");
+  QUIVER_RETURN_IF_ERROR(validate_new_key(key));
   std::lock_guard lock(mu_);
   sqlite::Transaction tx(*db_);
   QUIVER_RETURN_IF_ERROR(tx.begin());
@@ -141,7 +95,7 @@ Result<ApiKeyRecord> SqliteRegistry::create_key(const ApiKeyRecord& key, const A
   stored.created_by = actor.client;
   stored.revoked_at.reset();
   stored.last_used.reset();
-  const std::string models = json(stored.models).dump(-1, ' ', false, json::error_handler_t::replace);
+  const std::string models = key_models_to_json(stored.models);
   if (stored.expires_at_ms) {
     QUIVER_RETURN_IF_ERROR(db_->run(
         "INSERT INTO api_keys (id, role, models, salt, secret_hash, description, created_at, created_by, "

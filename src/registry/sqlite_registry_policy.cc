@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "registry/registry_common.h"
 #include "registry/sqlite_registry.h"
 
 namespace quiver::registry {
@@ -65,10 +66,9 @@ Result<ModelPolicy> SqliteRegistry::set_model_policy(const ModelPolicy& policy, 
       "ON CONFLICT (model) DO UPDATE SET require_signature = excluded.require_signature, "
       "updated_at = excluded.updated_at",
       stored.model, int64_t{stored.require_signature ? 1 : 0}, stored.updated_at));
-  nlohmann::ordered_json detail;
-  detail["require_signature"] = stored.require_signature;
-  detail["previous"] = {{"require_signature", was_required}};
-  QUIVER_RETURN_IF_ERROR(append_audit_locked(stored.model, "model.policy", detail.dump(), actor, stored.updated_at));
+  QUIVER_RETURN_IF_ERROR(append_audit_locked(stored.model, "model.policy",
+                                             policy_detail(stored.require_signature, was_required), actor,
+                                             stored.updated_at));
   QUIVER_RETURN_IF_ERROR(tx.commit());
   return stored;
 }

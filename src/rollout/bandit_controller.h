@@ -23,7 +23,7 @@
 #include "core/deployment_spec.h"
 #include "registry/registry.h"
 #include "rollout/bandit_policy.h"
-#include "rollout/periodic_loop.h"
+#include "core/periodic_loop.h"
 #include "rollout/signals.h"
 
 namespace quiver::metrics { class MetricsRegistry; }

@@ -65,6 +65,9 @@ ObjectiveController::~ObjectiveController() { stop(); }
 
 void ObjectiveController::step() {
   std::lock_guard lock(mu_);
+  const Leadership lead = ask(leadership_);
+  if (!lead.leads) return;
+  fence_ = lead.fence;
   auto live = registry_.live_deployments();
   if (!live.is_ok()) return;
   const auto now = clock_.now();
@@ -113,7 +116,7 @@ void ObjectiveController::consider(const registry::Revision& rev) {
   for (const auto& r : *rows) table.push_back(score_row_to_json(r));
   const std::string why = fmt::format("objective: version {} scores {:.3f}, the serving version {} scores {:.3f}",
                                       *best, best_score, serving, serving_score);
-  registry::Actor actor{"objective", why};
+  registry::Actor actor{"objective", why, fence_};
   auto written = registry_.put_deployment(rev.model, registry::serialize_deployment_spec(next), actor);
   if (!written.is_ok()) {
     spdlog::warn("model '{}': objective rollout not started: {}", rev.model, written.status().message());

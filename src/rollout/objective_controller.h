@@ -20,7 +20,8 @@
 #include "core/clock.h"
 #include "registry/registry.h"
 #include "rollout/objective.h"
-#include "rollout/periodic_loop.h"
+#include "core/periodic_loop.h"
+#include "rollout/leadership.h"
 
 namespace quiver::rollout {
 
@@ -38,6 +39,8 @@ class ObjectiveController {
 
   void step();
   void start();
+  // Replicas: only the lease holder scores and starts rollouts. Set before start().
+  void set_leadership(LeadershipProbe probe) { leadership_ = std::move(probe); }
   void stop();
 
  private:
@@ -47,6 +50,8 @@ class ObjectiveController {
   FactsProvider facts_;
   const Clock& clock_;
   std::function<void()> on_revision_;
+  LeadershipProbe leadership_;
+  std::optional<registry::Fence> fence_;  // this pass's, from the lease; mu_
   std::chrono::milliseconds interval_;
   std::mutex mu_;
   std::map<std::string, std::chrono::steady_clock::time_point> next_look_;

@@ -17,8 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-const registry::Actor kController{"rollout-controller", ""};
-
 json verdict_json(const MetricVerdict& v) {
   return {{"name", v.name},         {"verdict", verdict_name(v.verdict)},
           {"n", v.n},               {"estimate", v.estimate},
@@ -77,7 +75,10 @@ Result<RolloutController::Current> RolloutController::read_current(const std::st
 Result<RolloutController::Tracked*> RolloutController::track(const std::string& model, const Current& cur,
                                                               int64_t now) {
   const RolloutSpec& r = *cur.spec.rollout;
-  if (auto it = tracked_.find(model); it != tracked_.end() && it->second.state.id == r.id) return &it->second;
+  if (auto it = tracked_.find(model); it != tracked_.end() && it->second.state.id == r.id) {
+    if (leadership_) resync(model, it->second);
+    return &it->second;
+  }
 
   Tracked t;
   QUIVER_ASSIGN_OR_RETURN(auto record, registry_.rollout(model));
@@ -101,7 +102,7 @@ Result<RolloutController::Tracked*> RolloutController::track(const std::string& 
   write.action = "rollout.started";
   write.detail_json = json{{"id", r.id}, {"baseline", r.baseline.version}, {"candidate", r.candidate.version},
                            {"steps", r.steps.size()}}.dump();
-  QUIVER_ASSIGN_OR_RETURN(auto rev, registry_.commit_rollout(model, write, kController, cur.revision.revision));
+  QUIVER_ASSIGN_OR_RETURN(auto rev, registry_.commit_rollout(model, write, controller_, cur.revision.revision));
   if (rev && on_revision_) on_revision_();
   spdlog::info("model '{}': rollout {} started (baseline {}, candidate {})", model, r.id, r.baseline.version,
                r.candidate.version);
@@ -111,8 +112,24 @@ Result<RolloutController::Tracked*> RolloutController::track(const std::string& 
   return &slot;
 }
 
+void RolloutController::resync(const std::string& model, Tracked& t) {
+  // Replicas: a verb answered by another replica changed the stored state.
+  auto record = registry_.rollout(model);
+  if (!record.is_ok() || !*record) return;
+  auto state = RolloutState::from_json(json::parse((*record)->state_json, nullptr, false));
+  if (state.is_ok() && state->id == t.state.id && state->updated_ms != t.state.updated_ms)
+    t.state = std::move(state).value();
+}
+
 void RolloutController::step() {
   std::lock_guard lock(mu_);
+  const Leadership lead = ask(leadership_);
+  if (!lead.leads) {
+    // A standby keeps nothing: when it leads, it resumes every rollout from the registry.
+    tracked_.clear();
+    return;
+  }
+  controller_.fence = lead.fence;
   auto live = registry_.live_deployments();
   if (!live.is_ok()) {
     spdlog::warn("rollout controller: reading deployments: {}", live.status().to_string());
@@ -162,7 +179,7 @@ void RolloutController::tick(const std::string& model, const Current& cur, Track
   t.next_tick_ms = now + r.analysis.tick_ms;
   RolloutState& st = t.state;
   auto act = [&](Phase to, int next_step, const std::string& why, const std::string& action, json evidence) {
-    if (Status s = transition(model, cur, t, to, next_step, why, action, std::move(evidence), kController, now);
+    if (Status s = transition(model, cur, t, to, next_step, why, action, std::move(evidence), controller_, now);
         !s.is_ok())
       spdlog::info("model '{}': rollout move to {} deferred: {}", model, phase_name(to), s.message());
   };
@@ -366,6 +383,9 @@ Result<json> RolloutController::status(const std::string& model) {
 Result<json> RolloutController::command(const std::string& model, Verb verb, const registry::Actor& actor) {
   std::lock_guard lock(mu_);
   const int64_t now = now_ms();
+  // A person's verb is not the leader's write: it carries no fence, and it works on
+  // any replica (the commit names the revision it read, so a race loses cleanly).
+  controller_.fence.reset();
   QUIVER_ASSIGN_OR_RETURN(Current cur, read_current(model));
   QUIVER_ASSIGN_OR_RETURN(Tracked * t, track(model, cur, now));
   const RolloutState& st = t->state;

@@ -26,7 +26,8 @@
 #include "core/deployment_spec.h"
 #include "registry/registry.h"
 #include "rollout/analysis.h"
-#include "rollout/periodic_loop.h"
+#include "rollout/leadership.h"
+#include "core/periodic_loop.h"
 #include "rollout/rollout_state.h"
 #include "rollout/signals.h"
 
@@ -55,6 +56,9 @@ class RolloutController {
 
   void start();
   void stop();
+  // Replicas: only the lease holder steps rollouts (people's verbs work anywhere).
+  // Set before start().
+  void set_leadership(LeadershipProbe probe) { leadership_ = std::move(probe); }
 
  private:
   struct Sample {
@@ -77,6 +81,8 @@ class RolloutController {
   Result<Current> read_current(const std::string& model) const;
   // Finds or creates the tracked rollout for the current spec. mu_ held.
   Result<Tracked*> track(const std::string& model, const Current& cur, int64_t now_ms);
+  // Replicas: takes the stored state when another replica's verb changed it. mu_ held.
+  void resync(const std::string& model, Tracked& t);
   void tick(const std::string& model, const Current& cur, Tracked& t, int64_t now_ms);
   WindowEvidence sample(const std::string& model, const RolloutSpec& r, Tracked& t, int64_t now_ms);
   // Moves the state, builds the revision for it (if any) and commits; on a refused
@@ -102,6 +108,9 @@ class RolloutController {
   std::function<void()> on_revision_;
   const int64_t wall_anchor_ms_;                            // wall time at construction
   const std::chrono::steady_clock::time_point steady_anchor_;  // steady time at construction
+
+  LeadershipProbe leadership_;
+  registry::Actor controller_{"rollout-controller", ""};  // this pass's actor, with the lease's fence; mu_
 
   std::mutex mu_;  // one pass or command at a time; guards tracked_
   std::map<std::string, Tracked> tracked_;

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <limits>
 #include <random>
 
@@ -15,11 +17,17 @@
 #include "api/http/oip_codec.h"
 #include "metrics/build_info.h"
 #include "metrics/process_metrics.h"
-#include "rollout/periodic_loop.h"
+#include "core/periodic_loop.h"
+#include "server/pooled_signals.h"
 #include "server/rollout_signals.h"
 #include "server/stats_source.h"
 #include "server/version_runner.h"
 #include "backends/backend.h"
+#include "cluster/cluster_node.h"
+#include "registry/switchable_registry.h"
+#include "store/remote_artifacts.h"
+
+#include <unistd.h>
 
 namespace quiver::server {
 
@@ -40,11 +48,20 @@ struct QuiverServer::Parts {
   std::unique_ptr<api::InferenceService> inference;
   std::unique_ptr<lifecycle::LifecycleManager> manager;
   std::unique_ptr<RolloutSignals> signals;
+  // Replicas sharing a PostgreSQL registry (all null for one server on SQLite).
+  std::unique_ptr<store::RemoteArtifacts> remote_artifacts;  // durable artifact copies
+  std::unique_ptr<PooledSignals> pooled;                     // every replica's traffic, for the leader
+  registry::SwitchableRegistry* switchable = nullptr;        // = registry with --registry
+  std::filesystem::path snapshot_file;                       // the last saved registry snapshot
+  int64_t snapshot_revision = 0;                             // the revision it holds; cluster thread only
+  std::chrono::steady_clock::time_point snapshot_saved_at{};
+  std::unique_ptr<cluster::ClusterNode> cluster;             // stopped first: hands the lease over
+  std::atomic<cluster::ClusterNode*> cluster_node{nullptr};  // what the controllers' threads read
   std::unique_ptr<rollout::RolloutController> rollouts;  // stopped before the manager
   std::unique_ptr<rollout::BanditController> bandits;    // likewise
   // The console's traffic history: a sampler of the servables' counters on a loop of its own.
   std::unique_ptr<metrics::StatsHistory> stats_history;
-  std::unique_ptr<rollout::PeriodicLoop> stats_loop;  // stopped before the manager
+  std::unique_ptr<PeriodicLoop> stats_loop;  // stopped before the manager
   // Repository index/load/unload and model configuration for HTTP and gRPC; its waits
   // are answered (stop) before the listeners stop, and it outlives them.
   std::unique_ptr<lifecycle::ModelRepository> repository;
@@ -82,6 +99,123 @@ bool is_management_route(std::string_view pattern) {
 }
 bool is_health_route(std::string_view pattern) { return pattern.starts_with("/v2/health/") || pattern == "/readyz"; }
 
+Status validate_cluster_options(const ServeOptions& o) {
+  if (o.heartbeat_ms * 2 > o.leader_lease_ms)
+    return invalid_argument("--heartbeat-ms (" + std::to_string(o.heartbeat_ms) +
+                            ") must be at most half of --leader-lease-ms (" + std::to_string(o.leader_lease_ms) +
+                            "): the leader renews its lease every heartbeat");
+  return Status::ok();
+}
+
+std::string default_replica_id(uint16_t port) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "replica");
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+// This replica's heartbeat: the registry revision it has applied and every version it
+// serves or is loading, with its state.
+void describe_replica(const lifecycle::LifecycleManager& manager, cluster::ReplicaState& self) {
+  self.applied_revision = manager.applied_revision();
+  nlohmann::json versions = nlohmann::json::array();
+  for (const auto& d : manager.all_status()) {
+    for (const auto& v : d.versions)
+      versions.push_back({{"model", d.model}, {"version", v.version}, {"state", v.state},
+                          {"revision", d.revision}, {"serving_revision", d.serving_revision}});
+  }
+  self.state["versions"] = std::move(versions);
+  self.state["ready"] = manager.ready();
+}
+
+// The artifact store, opened at start, or at first use when the database was down at
+// start (a replica serving its snapshot); each use retries the open until it succeeds.
+class LazyRemoteArtifacts final : public store::RemoteArtifacts {
+ public:
+  static Result<std::unique_ptr<store::RemoteArtifacts>> make(std::string spec, std::string url, bool defer) {
+    auto lazy = std::make_unique<LazyRemoteArtifacts>(std::move(spec), std::move(url));
+    if (!defer) QUIVER_RETURN_IF_ERROR(lazy->get().status());
+    return std::unique_ptr<store::RemoteArtifacts>(std::move(lazy));
+  }
+  LazyRemoteArtifacts(std::string spec, std::string url) : spec_(std::move(spec)), url_(std::move(url)) {}
+
+  std::string describe() const override {
+    auto r = get();
+    return r.is_ok() ? (*r)->describe() : spec_ + " (not reached yet)";
+  }
+  Status put(const std::string& sha256, const std::filesystem::path& file) override {
+    QUIVER_ASSIGN_OR_RETURN(auto* r, get());
+    return r->put(sha256, file);
+  }
+  Status fetch_into(const std::string& sha256, store::BlobStore& blobs) const override {
+    QUIVER_ASSIGN_OR_RETURN(auto* r, get());
+    return r->fetch_into(sha256, blobs);
+  }
+  Result<bool> exists(const std::string& sha256) const override {
+    QUIVER_ASSIGN_OR_RETURN(auto* r, get());
+    return r->exists(sha256);
+  }
+
+ private:
+  Result<store::RemoteArtifacts*> get() const {
+    std::lock_guard lock(mu_);
+    if (!opened_) {
+      QUIVER_ASSIGN_OR_RETURN(opened_, store::open_remote_artifacts(spec_, url_));
+    }
+    return opened_.get();
+  }
+  const std::string spec_, url_;
+  mutable std::mutex mu_;
+  mutable std::unique_ptr<store::RemoteArtifacts> opened_;
+};
+
+struct SharedBackend {
+  std::shared_ptr<registry::Registry> registry;
+  bool read_only = false;  // the saved snapshot, while the database is unreachable
+};
+
+// The shared registry, or, when its database cannot be reached at start, the last
+// snapshot this replica saved: it serves what it served before, read-only, and swaps
+// the database in when it comes back (ClusterHooks::on_connected).
+Result<SharedBackend> open_shared_registry(const ServeOptions& o, const std::filesystem::path& snapshot) {
+  auto pg = registry::Registry::open_postgres(o.registry_url, std::make_shared<SystemClock>());
+  if (pg.is_ok()) return SharedBackend{std::shared_ptr<registry::Registry>(std::move(pg).value()), false};
+  std::error_code ec;
+  if (pg.status().code() != StatusCode::kUnavailable || !std::filesystem::exists(snapshot, ec))
+    return pg.status().with_context("no saved registry snapshot to serve from meanwhile");
+  // Serve from a copy, so the saved file stays as it was saved.
+  const auto serving = snapshot.parent_path() / "registry-snapshot-serving.db";
+  std::filesystem::remove(serving, ec);
+  std::filesystem::copy_file(snapshot, serving, ec);
+  if (ec) return unavailable("cannot copy the registry snapshot: " + ec.message());
+  QUIVER_ASSIGN_OR_RETURN(auto copy, registry::Registry::open(serving));
+  spdlog::warn("{}; serving the registry snapshot saved in {} read-only until it is back", pg.status().message(),
+               snapshot.string());
+  return SharedBackend{std::shared_ptr<registry::Registry>(std::move(copy)), true};
+}
+
+// Keeps the snapshot a cold start would serve from: rewritten when the revision moved,
+// at most every 5 s (a copy of the whole registry is not free).
+void save_snapshot(registry::Registry& registry, const std::filesystem::path& file, int64_t revision,
+                   int64_t& saved_revision, std::chrono::steady_clock::time_point& saved_at) {
+  const auto now = std::chrono::steady_clock::now();
+  if (revision <= saved_revision || now - saved_at < std::chrono::seconds(5)) return;
+  const auto tmp = file.parent_path() / (file.filename().string() + ".tmp");
+  std::error_code ec;
+  std::filesystem::remove(tmp, ec);
+  if (Status st = registry.snapshot_to(tmp); !st.is_ok()) {
+    spdlog::warn("saving the registry snapshot: {}", st.to_string());
+    saved_at = now;
+    return;
+  }
+  std::filesystem::rename(tmp, file, ec);
+  if (ec) {
+    spdlog::warn("saving the registry snapshot: {}", ec.message());
+    return;
+  }
+  saved_revision = revision;
+  saved_at = now;
+}
+
 Result<std::vector<Tensor>> decode_warmup(const std::string& json) {
   QUIVER_ASSIGN_OR_RETURN(auto req, parse_infer_request(std::make_shared<const std::string>(json), std::nullopt));
   return std::move(req.inputs);
@@ -107,7 +241,20 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   }
 
   QUIVER_ASSIGN_OR_RETURN(p->blobs, store::BlobStore::open(o.data_dir));
-  QUIVER_ASSIGN_OR_RETURN(p->registry, registry::Registry::open(o.data_dir / "registry.db"));
+  if (o.registry_url.empty()) {
+    QUIVER_ASSIGN_OR_RETURN(p->registry, registry::Registry::open(o.data_dir / "registry.db"));
+  } else {
+    QUIVER_RETURN_IF_ERROR(validate_cluster_options(o));
+    p->snapshot_file = o.data_dir / "registry-snapshot.db";
+    QUIVER_ASSIGN_OR_RETURN(auto backend, open_shared_registry(o, p->snapshot_file));
+    auto switchable = std::make_unique<registry::SwitchableRegistry>(std::move(backend.registry), backend.read_only);
+    p->switchable = switchable.get();
+    p->registry = std::move(switchable);
+    QUIVER_ASSIGN_OR_RETURN(p->remote_artifacts,
+                            LazyRemoteArtifacts::make(o.artifact_store.empty() ? "postgresql" : o.artifact_store,
+                                                      o.registry_url, backend.read_only));
+    spdlog::info("shared registry {}; artifact copies in {}", p->registry->url(), p->remote_artifacts->describe());
+  }
   QUIVER_ASSIGN_OR_RETURN(p->auth, start_auth(o, *p->registry, p->routes, p->clock, metrics::default_registry()));
   QUIVER_ASSIGN_OR_RETURN(p->signatures, make_signature_policy(o, *p->registry));
   p->trusted_keys_dir = o.trusted_keys_dir;
@@ -119,6 +266,11 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   mo.verify_before_load = [s = p->signatures.get()](const registry::VersionRecord& v) {
     return s->verify_before_load(v);
   };
+  if (p->remote_artifacts) {
+    mo.fetch_artifact = [r = p->remote_artifacts.get(), b = p->blobs.get()](const std::string& sha) {
+      return r->fetch_into(sha, *b);
+    };
+  }
   p->manager = std::make_unique<lifecycle::LifecycleManager>(
       *p->registry, *p->blobs, p->routes, &metrics::default_registry(), p->clock, mo,
       [](const backends::LoadRequest& r) { return backends::load_backend(r); }, decode_warmup);
@@ -148,7 +300,12 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
         out.reward_sum += c.reward_sum;
         out.reward_sq_sum += c.reward_sq_sum;
       });
-  p->rollouts = std::make_unique<rollout::RolloutController>(*p->registry, *p->signals, p->clock,
+  const rollout::SignalSource* signals = p->signals.get();
+  if (p->registry->shared()) {
+    p->pooled = std::make_unique<PooledSignals>(*p->signals, *p->registry);
+    signals = p->pooled.get();
+  }
+  p->rollouts = std::make_unique<rollout::RolloutController>(*p->registry, *signals, p->clock,
                                                              &metrics::default_registry(),
                                                              [m = p->manager.get()] { m->notify(); });
   p->bandits = std::make_unique<rollout::BanditController>(
@@ -161,12 +318,18 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
                                                    metrics::default_registry(), *p->shadows, *p->inference,
                                                    *p->rollouts, *p->bandits, *p->quality});
   p->ctx->tensor_limits = o.tensor_limits;
+  if (p->remote_artifacts) {
+    p->ctx->store_durable_artifact = [r = p->remote_artifacts.get(), b = p->blobs.get()](const std::string& sha) {
+      QUIVER_ASSIGN_OR_RETURN(auto path, b->path_of(sha));
+      return r->put(sha, path);
+    };
+  }
   p->ctx->signatures = p->signatures.get();
   p->ctx->backup_tmp_dir = o.data_dir / "tmp";  // swept by the blob store on start
   p->repository = std::make_unique<lifecycle::ModelRepository>(*p->registry, *p->manager, p->routes, p->clock);
   p->ctx->repository = p->repository.get();
   p->stats_history = make_stats_history(p->clock, p->routes);
-  p->stats_loop = std::make_unique<rollout::PeriodicLoop>([h = p->stats_history.get()] { return h->step(); });
+  p->stats_loop = std::make_unique<PeriodicLoop>([h = p->stats_history.get()] { return h->step(); });
   p->ctx->stats_history = p->stats_history.get();
   p->objectives = std::make_unique<rollout::ObjectiveController>(
       *p->registry,
@@ -231,6 +394,18 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
     install_auth(*server, *p->registry, *p->auth);
   }
 
+  if (p->registry->shared()) {
+    // Only the lease holder steps rollouts and objectives; its writes carry the fence.
+    const auto probe = [parts = p.get()]() -> rollout::Leadership {
+      const cluster::ClusterNode* node = parts->cluster_node.load();
+      if (node == nullptr) return {false, std::nullopt};  // not joined yet
+      auto fence = node->lease().fence();
+      return {fence.has_value(), fence};
+    };
+    p->rollouts->set_leadership(probe);
+    p->objectives->set_leadership(probe);
+  }
+
   // Restore deployments before taking traffic, so a restarted server answers with the
   // versions it served before (readiness reports the truth while they load).
   p->manager->start();
@@ -280,6 +455,43 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   p->grpc->set_authorizer(p->auth->authorizer.get());
   p->grpc->set_repository(p->repository.get());
   if (Status st = p->grpc->start(go); !st.is_ok()) return fail(st);
+  if (p->registry->shared()) {
+    cluster::ClusterOptions co;
+    co.url = o.registry_url;
+    co.replica_id = o.replica_id.empty() ? default_replica_id(p->http->port()) : o.replica_id;
+    co.address = o.advertise_address.empty() ? o.host + ":" + std::to_string(p->http->port()) : o.advertise_address;
+    co.lease_ttl = std::chrono::milliseconds(o.leader_lease_ms);
+    co.heartbeat_interval = std::chrono::milliseconds(o.heartbeat_ms);
+    co.poll_interval = std::chrono::milliseconds(o.registry_poll_ms);
+    co.listen = o.registry_notify;
+    cluster::ClusterHooks hooks;
+    hooks.on_change = [m = p->manager.get()](int64_t revision) {
+      m->notify_revision(revision);
+    };
+    hooks.describe_self = [m = p->manager.get()](cluster::ReplicaState& self) { describe_replica(*m, self); };
+    hooks.after_heartbeat = [parts = p.get()](int64_t known_revision) {
+      if (parts->switchable->read_only()) return;
+      save_snapshot(*parts->registry, parts->snapshot_file, known_revision, parts->snapshot_revision,
+                    parts->snapshot_saved_at);
+    };
+    hooks.on_connected = [parts = p.get(), url = o.registry_url] {
+      if (!parts->switchable->read_only()) return;
+      auto pg = registry::Registry::open_postgres(url, std::make_shared<SystemClock>());
+      if (!pg.is_ok()) return;
+      parts->switchable->swap(std::shared_ptr<registry::Registry>(std::move(pg).value()), false);
+      spdlog::info("the registry database is back: serving the shared registry again");
+      parts->manager->notify();
+    };
+    hooks.local_counters = [s = p->pooled.get()] { return s->local_rows(); };
+    hooks.remote_counters = [s = p->pooled.get()](std::vector<cluster::CounterRow> rows) {
+      s->set_remote(std::move(rows));
+    };
+    p->cluster = std::make_unique<cluster::ClusterNode>(co, p->clock, &metrics::default_registry(), std::move(hooks));
+    p->ctx->cluster_status = [c = p->cluster.get()] { return c->describe(); };
+    p->cluster->start();
+    p->cluster_node = p->cluster.get();
+    spdlog::info("replica {} at {} joined the cluster", co.replica_id, co.address);
+  }
   return std::unique_ptr<QuiverServer>(new QuiverServer(std::move(p)));
 }
 
@@ -311,6 +523,11 @@ Status QuiverServer::reload_trusted_keys() {
 
 void QuiverServer::stop() {
   if (!parts_) return;
+  // Hand the lease over first, so a standby leads while this replica drains.
+  if (parts_->cluster) {
+    parts_->cluster_node = nullptr;
+    parts_->cluster->stop();
+  }
   parts_->repository->stop();  // answers waiting loads and unloads, so the listeners can drain
   parts_->grpc->stop();
   parts_->http->stop();

@@ -49,6 +49,15 @@ struct ServeOptions {
   int64_t prediction_log_max_age_s = 3600;
   // How often an `objective: {auto: promote_best}` deployment is scored.
   int64_t objective_interval_ms = 10'000;
+  // Scale-out (docs/scale-out.md): replicas share a PostgreSQL registry.
+  std::string registry_url;        // --registry postgresql://...; empty: SQLite in data_dir
+  std::string replica_id;          // --replica-id; empty: <hostname>:<http port>
+  std::string advertise_address;   // --advertise-address host:port; empty: <host>:<http port>
+  std::string artifact_store;      // --artifact-store postgresql | s3://...; empty: postgresql with --registry
+  int64_t leader_lease_ms = 2000;  // --leader-lease-ms
+  int64_t heartbeat_ms = 500;      // --heartbeat-ms: heartbeats, lease renewals, counter exchange
+  int64_t registry_poll_ms = 1000; // --registry-poll-ms: read the revision this often besides NOTIFY
+  bool registry_notify = true;     // --no-registry-notify: polling alone
   // Tokens and roles (docs/security.md, "Tokens and roles").
   bool auth = false;              // --auth: every call but health needs a token
   bool insecure_no_auth = false;  // --insecure-no-auth: allow a non-loopback host without auth

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+
+#include <nlohmann/json.hpp>
 
 #include "api/inference/inference_service.h"
 #include "auth/signature_policy.h"
@@ -45,6 +48,11 @@ struct ApiContext {
   lifecycle::ModelRepository* repository = nullptr;
   // Recent per-version traffic for the console (GET /v1/deployments/{m}/stats); null: none kept.
   const metrics::StatsHistory* stats_history = nullptr;
+  // Replicas (cluster/cluster_node.h): GET /v1/cluster's document; empty: one server.
+  std::function<Result<nlohmann::json>()> cluster_status{};
+  // Replicas: the durable copy of a pushed artifact, written before its version
+  // commits (store/remote_artifacts.h); empty: the local blob store is the only copy.
+  std::function<Status(const std::string& sha256)> store_durable_artifact{};
 };
 
 // Each registers one endpoint group (one file each).

@@ -34,7 +34,11 @@ HttpResponse HttpResponse::error(const Status& status) {
   std::string body = "{\"error\": \"";
   body += json_escape(status.message());
   body += "\"}";
-  return json(api::http_status_for(status.code()), std::move(body));
+  HttpResponse response = json(api::http_status_for(status.code()), std::move(body));
+  // Unavailable is temporary (a model loading, the registry database restarting): say
+  // when to try again, so clients and load balancers back off instead of giving up.
+  if (status.code() == StatusCode::kUnavailable) response.headers.emplace_back("Retry-After", "1");
+  return response;
 }
 
 

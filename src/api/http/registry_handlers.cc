@@ -239,6 +239,12 @@ void register_registry_routes(HttpServer& server, ApiContext& ctx) {
     if (!nv.is_ok()) return respond(HttpResponse::error(nv.status()));
     if (Status signed_ok = apply_signature_policy(ctx, *nv); !signed_ok.is_ok())
       return respond(HttpResponse::error(signed_ok));
+    // Replicas fetch artifacts from the durable copy: it exists before any of them can
+    // see the version that names it.
+    if (ctx.store_durable_artifact) {
+      if (Status st = ctx.store_durable_artifact(nv->artifact_sha256); !st.is_ok())
+        return respond(HttpResponse::error(st.with_context("storing the artifact's durable copy")));
+    }
     auto rec = ctx.registry.create_version(*nv, actor_of(*req));
     if (!rec.is_ok()) return respond(HttpResponse::error(rec.status()));
     ctx.manager.notify();  // the route table lists registered versions

@@ -17,12 +17,14 @@ class DeploymentTest : public RegistryTest {
  protected:
   void SetUp() override {
     RegistryTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     add_versions("iris", 3);
     ASSERT_TRUE(registry_->set_alias("iris", "stable", 2, actor_).is_ok());
   }
 };
+QUIVER_ON_BOTH_REGISTRY_BACKENDS(DeploymentTest);
 
-TEST_F(DeploymentTest, PutResolvesRefsAndStoresTheNormalizedSpec) {
+TEST_P(DeploymentTest, PutResolvesRefsAndStoresTheNormalizedSpec) {
   auto rev = registry_->put_deployment("iris", kSpec, {"cli", "first rollout"});
   ASSERT_TRUE(rev.is_ok()) << rev.status().to_string();
   EXPECT_EQ(rev->revision, 1);
@@ -46,7 +48,7 @@ TEST_F(DeploymentTest, PutResolvesRefsAndStoresTheNormalizedSpec) {
   EXPECT_EQ(parse_deployment_spec((*current)->spec_json)->versions[0].version.version, 2);
 }
 
-TEST_F(DeploymentTest, HistoryIsNewestFirstAndRevisionsAreKept) {
+TEST_P(DeploymentTest, HistoryIsNewestFirstAndRevisionsAreKept) {
   ASSERT_TRUE(registry_->put_deployment("iris", R"({"versions":[{"version":1}]})", actor_).is_ok());
   clock_->advance(std::chrono::seconds(5));
   ASSERT_TRUE(registry_->put_deployment("iris", R"({"versions":[{"version":2}]})", actor_).is_ok());
@@ -69,7 +71,7 @@ TEST_F(DeploymentTest, HistoryIsNewestFirstAndRevisionsAreKept) {
   EXPECT_NE(missing.status().message().find("revision 9"), std::string::npos);
 }
 
-TEST_F(DeploymentTest, DeleteEndsTheDeploymentButKeepsHistory) {
+TEST_P(DeploymentTest, DeleteEndsTheDeploymentButKeepsHistory) {
   ASSERT_TRUE(registry_->put_deployment("iris", kSpec, actor_).is_ok());
   ASSERT_EQ(registry_->live_deployments()->size(), 1u);
 
@@ -91,7 +93,7 @@ TEST_F(DeploymentTest, DeleteEndsTheDeploymentButKeepsHistory) {
   EXPECT_EQ(again->revision, 3);
 }
 
-TEST_F(DeploymentTest, NoDeploymentYet) {
+TEST_P(DeploymentTest, NoDeploymentYet) {
   auto current = registry_->current_deployment("iris");
   ASSERT_TRUE(current.is_ok());
   EXPECT_FALSE(current->has_value());
@@ -100,7 +102,7 @@ TEST_F(DeploymentTest, NoDeploymentYet) {
   EXPECT_EQ(registry_->put_deployment("foo", kSpec, actor_).status().code(), StatusCode::kNotFound);
 }
 
-TEST_F(DeploymentTest, LiveDeploymentsListsEachModelsNewestRevision) {
+TEST_P(DeploymentTest, LiveDeploymentsListsEachModelsNewestRevision) {
   add_versions("bert", 1);
   ASSERT_TRUE(registry_->put_deployment("iris", R"({"versions":[{"version":1}]})", actor_).is_ok());
   ASSERT_TRUE(registry_->put_deployment("iris", R"({"versions":[{"version":2}]})", actor_).is_ok());
@@ -113,7 +115,7 @@ TEST_F(DeploymentTest, LiveDeploymentsListsEachModelsNewestRevision) {
   EXPECT_EQ((*live)[1].revision, 2);
 }
 
-TEST_F(DeploymentTest, BadSpecsAreRejectedAndRecordNothing) {
+TEST_P(DeploymentTest, BadSpecsAreRejectedAndRecordNothing) {
   const size_t audit_before = registry_->audit("iris", 1000)->size();
   auto unknown_version = registry_->put_deployment("iris", R"({"versions":[{"version":7}]})", actor_);
   EXPECT_EQ(unknown_version.status().code(), StatusCode::kNotFound);
@@ -135,7 +137,7 @@ TEST_F(DeploymentTest, BadSpecsAreRejectedAndRecordNothing) {
   EXPECT_EQ(registry_->audit("iris", 1000)->size(), audit_before);
 }
 
-TEST_F(DeploymentTest, EveryMutationIsAudited) {
+TEST_P(DeploymentTest, EveryMutationIsAudited) {
   ASSERT_TRUE(registry_->put_deployment("iris", kSpec, {"api 127.0.0.1", "canary 10%"}).is_ok());
   ASSERT_TRUE(registry_->delete_alias("iris", "stable", {"cli", "cleanup"}).is_ok());
   ASSERT_TRUE(registry_->delete_deployment("iris", {"rollout-controller", "error rate 5%"}).is_ok());
@@ -167,7 +169,7 @@ TEST_F(DeploymentTest, EveryMutationIsAudited) {
   EXPECT_EQ(registry_->record_event("iris", "x", "{bad", actor_).code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(DeploymentTest, AliasMoveIsAuditedWithThePreviousVersion) {
+TEST_P(DeploymentTest, AliasMoveIsAuditedWithThePreviousVersion) {
   ASSERT_TRUE(registry_->set_alias("iris", "stable", 3, actor_).is_ok());
   auto entries = registry_->audit("iris", 1);
   ASSERT_EQ(entries->size(), 1u);
@@ -175,7 +177,7 @@ TEST_F(DeploymentTest, AliasMoveIsAuditedWithThePreviousVersion) {
   EXPECT_EQ((*entries)[0].detail_json, R"({"alias":"stable","version":3,"previous":2})");
 }
 
-TEST_F(DeploymentTest, ReopeningTheFileKeepsEverything) {
+TEST_P(DeploymentTest, ReopeningTheFileKeepsEverything) {
   ASSERT_TRUE(registry_->put_deployment("iris", kSpec, actor_).is_ok());
   const auto models_before = *registry_->list_models();
   const auto history_before = *registry_->history("iris");
@@ -197,6 +199,10 @@ TEST_F(DeploymentTest, ReopeningTheFileKeepsEverything) {
   EXPECT_EQ(registry_->create_version(onnx_version("iris"), actor_)->version, 4);
 }
 
+// The SQLite file itself: its schema version, and what a crash leaves in it.
+class SqliteRegistryFileTest : public RegistryTest {};
+QUIVER_ON_SQLITE_ONLY(SqliteRegistryFileTest);
+
 int user_version_of(const std::filesystem::path& path) {
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
@@ -208,7 +214,7 @@ int user_version_of(const std::filesystem::path& path) {
   return v;
 }
 
-TEST_F(RegistryTest, MigrationsRunOnceAndRecordTheSchemaVersion) {
+TEST_P(SqliteRegistryFileTest, MigrationsRunOnceAndRecordTheSchemaVersion) {
   ASSERT_GE(latest_schema_version(), 1);
   for (size_t i = 0; i < schema_migrations().size(); ++i)
     EXPECT_EQ(schema_migrations()[i].version, static_cast<int>(i + 1));
@@ -219,7 +225,7 @@ TEST_F(RegistryTest, MigrationsRunOnceAndRecordTheSchemaVersion) {
   EXPECT_EQ(user_version_of(db_path()), latest_schema_version());
 }
 
-TEST_F(RegistryTest, RefusesADatabaseFromANewerRelease) {
+TEST_P(SqliteRegistryFileTest, RefusesADatabaseFromANewerRelease) {
   registry_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(db_path().c_str(), &db), SQLITE_OK);
@@ -232,7 +238,7 @@ TEST_F(RegistryTest, RefusesADatabaseFromANewerRelease) {
   EXPECT_NE(opened.status().message().find("newer"), std::string::npos) << opened.status().message();
 }
 
-TEST_F(RegistryTest, CommittedChangesSurviveKill9) {
+TEST_P(SqliteRegistryFileTest, CommittedChangesSurviveKill9) {
   registry_.reset();
   const pid_t child = fork();
   ASSERT_GE(child, 0);

@@ -8,6 +8,7 @@ namespace quiver::registry {
 namespace {
 
 class RegistryPagesTest : public RegistryTest {};
+QUIVER_ON_BOTH_REGISTRY_BACKENDS(RegistryPagesTest);
 
 std::vector<std::string> names(const std::vector<ModelSummary>& page) {
   std::vector<std::string> out;
@@ -15,7 +16,7 @@ std::vector<std::string> names(const std::vector<ModelSummary>& page) {
   return out;
 }
 
-TEST_F(RegistryPagesTest, ModelPagesWalkEveryModelOnceAndAreStableUnderInserts) {
+TEST_P(RegistryPagesTest, ModelPagesWalkEveryModelOnceAndAreStableUnderInserts) {
   for (const char* m : {"b", "d", "f"}) add_versions(m, 2);
   auto first = registry_->list_models_page("", 2);
   ASSERT_TRUE(first.is_ok()) << first.status().to_string();
@@ -32,7 +33,7 @@ TEST_F(RegistryPagesTest, ModelPagesWalkEveryModelOnceAndAreStableUnderInserts) 
   EXPECT_TRUE(registry_->list_models_page("", 0)->empty());
 }
 
-TEST_F(RegistryPagesTest, VersionPagesCarryTheAliases) {
+TEST_P(RegistryPagesTest, VersionPagesCarryTheAliases) {
   add_versions("m", 5);
   ASSERT_TRUE(registry_->set_alias("m", "prod", 4, actor_).is_ok());
   auto page = registry_->get_model_page("m", 2, 2);

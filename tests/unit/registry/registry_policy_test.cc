@@ -14,8 +14,11 @@ namespace quiver::registry {
 namespace {
 
 class RegistryPolicyTest : public RegistryTest {};
+QUIVER_ON_BOTH_REGISTRY_BACKENDS(RegistryPolicyTest);
+class SqlitePolicyFileTest : public RegistryTest {};
+QUIVER_ON_SQLITE_ONLY(SqlitePolicyFileTest);
 
-TEST_F(RegistryPolicyTest, PoliciesDefaultOffAndNeedNoRegisteredModel) {
+TEST_P(RegistryPolicyTest, PoliciesDefaultOffAndNeedNoRegisteredModel) {
   auto none = registry_->model_policy("fresh");
   ASSERT_TRUE(none.is_ok()) << none.status().to_string();
   EXPECT_FALSE(none->require_signature);
@@ -39,7 +42,7 @@ TEST_F(RegistryPolicyTest, PoliciesDefaultOffAndNeedNoRegisteredModel) {
   EXPECT_EQ(registry_->set_model_policy({"a/b", true, ""}, actor_).status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(RegistryPolicyTest, SignedVersionsKeepTheirSignatureAndSigner) {
+TEST_P(RegistryPolicyTest, SignedVersionsKeepTheirSignatureAndSigner) {
   NewVersion v = onnx_version("iris");
   v.artifact_signature = "MEUCIQ==";
   v.signed_by = "0123456789abcdef";
@@ -56,7 +59,7 @@ TEST_F(RegistryPolicyTest, SignedVersionsKeepTheirSignatureAndSigner) {
   EXPECT_EQ(registry_->list_models()->at(0).signed_by.size(), 1u);
 }
 
-TEST_F(RegistryPolicyTest, SnapshotIsConsistentWhileWritesContinue) {
+TEST_P(RegistryPolicyTest, SnapshotIsConsistentWhileWritesContinue) {
   add_versions("iris", 2);
   ASSERT_TRUE(registry_->add_evaluation("iris", 1, sha_of_char('0'), "{}", actor_).is_ok());
 
@@ -85,7 +88,7 @@ TEST_F(RegistryPolicyTest, SnapshotIsConsistentWhileWritesContinue) {
   EXPECT_EQ(blobs_named_in(dir_.path() / "missing.db").status().code(), StatusCode::kNotFound);
 }
 
-TEST_F(RegistryPolicyTest, VersionsStayImmutableAfterTheMigration) {
+TEST_P(SqlitePolicyFileTest, VersionsStayImmutableAfterTheMigration) {
   add_versions("iris", 1);
   // The trigger still refuses updates, including of the new columns.
   auto db = sqlite::Database::open(db_path());

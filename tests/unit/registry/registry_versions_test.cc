@@ -9,7 +9,12 @@
 namespace quiver::registry {
 namespace {
 
-TEST_F(RegistryTest, CreateThenGetReturnsEverythingStored) {
+// Every test here runs on SQLite and on PostgreSQL, except the file-level ones.
+QUIVER_ON_BOTH_REGISTRY_BACKENDS(RegistryTest);
+class SqliteVersionFileTest : public RegistryTest {};
+QUIVER_ON_SQLITE_ONLY(SqliteVersionFileTest);
+
+TEST_P(RegistryTest, CreateThenGetReturnsEverythingStored) {
   NewVersion v = onnx_version("iris");
   v.description = "first model";
   v.metadata = {{"team", "ml"}, {"dataset", "iris-v2"}};
@@ -35,7 +40,7 @@ TEST_F(RegistryTest, CreateThenGetReturnsEverythingStored) {
   EXPECT_EQ(got->created_at, created->created_at);
 }
 
-TEST_F(RegistryTest, VersionsAreNumberedInOrderWhenNotGiven) {
+TEST_P(RegistryTest, VersionsAreNumberedInOrderWhenNotGiven) {
   EXPECT_EQ(registry_->create_version(onnx_version("iris"), actor_)->version, 1);
   EXPECT_EQ(registry_->create_version(onnx_version("iris"), actor_)->version, 2);
   NewVersion explicit_version = onnx_version("iris");
@@ -46,7 +51,7 @@ TEST_F(RegistryTest, VersionsAreNumberedInOrderWhenNotGiven) {
   EXPECT_EQ(registry_->create_version(onnx_version("other"), actor_)->version, 1);
 }
 
-TEST_F(RegistryTest, ConcurrentCreatesGetDistinctNumbers) {
+TEST_P(RegistryTest, ConcurrentCreatesGetDistinctNumbers) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 5;
   std::vector<std::vector<int64_t>> got(kThreads);
@@ -66,7 +71,7 @@ TEST_F(RegistryTest, ConcurrentCreatesGetDistinctNumbers) {
   EXPECT_EQ(*all.rbegin(), kThreads * kPerThread);
 }
 
-TEST_F(RegistryTest, TakenVersionIsAlreadyExistsAndOriginalIsUntouched) {
+TEST_P(RegistryTest, TakenVersionIsAlreadyExistsAndOriginalIsUntouched) {
   NewVersion v = onnx_version("iris", 'a');
   v.version = 3;
   ASSERT_TRUE(registry_->create_version(v, actor_).is_ok());
@@ -85,7 +90,7 @@ TEST_F(RegistryTest, TakenVersionIsAlreadyExistsAndOriginalIsUntouched) {
   EXPECT_EQ(got->framework, "onnx");
 }
 
-TEST_F(RegistryTest, VersionRowsCannotBeUpdatedEvenDirectly) {
+TEST_P(SqliteVersionFileTest, VersionRowsCannotBeUpdatedEvenDirectly) {
   add_versions("iris", 1);
   registry_.reset();
   sqlite3* db = nullptr;
@@ -102,7 +107,7 @@ TEST_F(RegistryTest, VersionRowsCannotBeUpdatedEvenDirectly) {
   EXPECT_EQ(registry_->get_version("iris", 1)->framework, "onnx");
 }
 
-TEST_F(RegistryTest, InvalidNewVersionsAreRejected) {
+TEST_P(RegistryTest, InvalidNewVersionsAreRejected) {
   auto expect_invalid = [&](NewVersion v, const std::string& needle) {
     auto r = registry_->create_version(v, actor_);
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << needle;
@@ -143,7 +148,7 @@ TEST_F(RegistryTest, InvalidNewVersionsAreRejected) {
   EXPECT_TRUE(registry_->audit("", 100)->empty());
 }
 
-TEST_F(RegistryTest, GetVersionNotFoundMessages) {
+TEST_P(RegistryTest, GetVersionNotFoundMessages) {
   auto unknown = registry_->get_version("foo", 1);
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(unknown.status().message(), "unknown model 'foo'");
@@ -154,7 +159,7 @@ TEST_F(RegistryTest, GetVersionNotFoundMessages) {
   EXPECT_EQ(missing.status().message(), "model 'iris' has no version 7");
 }
 
-TEST_F(RegistryTest, ResolveNumbersAndAliases) {
+TEST_P(RegistryTest, ResolveNumbersAndAliases) {
   add_versions("iris", 3);
   ASSERT_TRUE(registry_->set_alias("iris", "stable", 2, actor_).is_ok());
 
@@ -174,7 +179,7 @@ TEST_F(RegistryTest, ResolveNumbersAndAliases) {
   EXPECT_EQ(no_model.status().message(), "unknown model 'foo'");
 }
 
-TEST_F(RegistryTest, AliasesSetMoveDelete) {
+TEST_P(RegistryTest, AliasesSetMoveDelete) {
   add_versions("iris", 3);
   ASSERT_TRUE(registry_->set_alias("iris", "canary", 2, actor_).is_ok());
   EXPECT_EQ(registry_->get_model("iris")->aliases, (std::map<std::string, int64_t>{{"canary", 2}}));
@@ -191,7 +196,7 @@ TEST_F(RegistryTest, AliasesSetMoveDelete) {
   EXPECT_NE(again.message().find("'canary'"), std::string::npos);
 }
 
-TEST_F(RegistryTest, AliasNeedsAnExistingVersionAndAValidName) {
+TEST_P(RegistryTest, AliasNeedsAnExistingVersionAndAValidName) {
   add_versions("iris", 1);
   Status missing = registry_->set_alias("iris", "canary", 5, actor_);
   EXPECT_EQ(missing.code(), StatusCode::kNotFound);
@@ -202,7 +207,7 @@ TEST_F(RegistryTest, AliasNeedsAnExistingVersionAndAValidName) {
   EXPECT_TRUE(registry_->get_model("iris")->aliases.empty());
 }
 
-TEST_F(RegistryTest, ListAndGetModels) {
+TEST_P(RegistryTest, ListAndGetModels) {
   add_versions("iris", 2);
   add_versions("bert", 1);
   ASSERT_TRUE(registry_->set_alias("iris", "stable", 1, actor_).is_ok());
@@ -252,6 +257,39 @@ TEST(SignatureJsonTest, RoundTripAndStrictParsing) {
   auto unknown_field = signature_from_json(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"dims":1}]})");
   EXPECT_NE(unknown_field.status().message().find("unknown field 'dims' in inputs[0]"), std::string::npos)
       << unknown_field.status().message();
+}
+
+// Replicas tell what they have applied by the registry revision: every change moves
+// it forward; reads and refused writes leave it where it is.
+TEST_P(RegistryTest, EveryChangeMovesTheRevisionForward) {
+  auto at = [&] {
+    auto r = registry_->revision();
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    return r.is_ok() ? *r : -1;
+  };
+  int64_t last = at();
+  const auto expect_moved = [&](const char* what) {
+    const int64_t now = at();
+    EXPECT_GT(now, last) << what;
+    last = now;
+  };
+  ASSERT_TRUE(registry_->create_version(onnx_version("iris"), actor_).is_ok());
+  expect_moved("version.create");
+  ASSERT_TRUE(registry_->set_alias("iris", "stable", 1, actor_).is_ok());
+  expect_moved("alias.set");
+  ASSERT_TRUE(registry_->put_deployment("iris", R"({"versions":[{"version":1}]})", actor_).is_ok());
+  expect_moved("deployment.apply");
+  ASSERT_TRUE(registry_->record_event("iris", "version.load_failed", "{}", actor_).is_ok());
+  expect_moved("an event");
+  ASSERT_TRUE(registry_->delete_alias("iris", "stable", actor_).is_ok());
+  expect_moved("alias.delete");
+
+  (void)registry_->get_model("iris");
+  (void)registry_->history("iris");
+  EXPECT_FALSE(registry_->set_alias("iris", "stable", 9, actor_).is_ok());
+  EXPECT_EQ(at(), last) << "reads and refused writes change nothing";
+  reopen();
+  EXPECT_EQ(at(), last) << "the revision is stored with the registry";
 }
 
 }  // namespace
