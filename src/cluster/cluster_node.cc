@@ -129,9 +129,9 @@ std::chrono::milliseconds ClusterNode::step_heartbeat() {
     self.id = options_.replica_id;
     self.address = options_.address;
     self.started_at = started_at_;
-    if (hooks_.describe_self) hooks_.describe_self(self);
     self.state["leader"] = lease_.is_leader();
     self.state["epoch"] = lease_.epoch();
+    if (hooks_.describe_self) hooks_.describe_self(self);
     Status st = publish_heartbeat(*conn, self);
     if (st.is_ok() && hooks_.local_counters) st = publish_counters(*conn, options_.replica_id, hooks_.local_counters());
     if (st.is_ok() && hooks_.remote_counters) {
@@ -140,6 +140,20 @@ std::chrono::milliseconds ClusterNode::step_heartbeat() {
         hooks_.remote_counters(std::move(rows).value());
       } else {
         st = rows.status();
+      }
+    }
+    if (st.is_ok() && hooks_.exchange) st = hooks_.exchange(*conn);
+    if (st.is_ok()) {
+      auto replicas = read_replicas(*conn);
+      if (replicas.is_ok()) {
+        std::vector<ReplicaState> others;
+        for (auto& r : *replicas)
+          if (r.id != options_.replica_id) others.push_back(std::move(r));
+        std::lock_guard peers_lock(peers_mu_);
+        peers_ = std::move(others);
+        peers_read_at_ = clock_.now();
+      } else {
+        st = replicas.status();
       }
     }
     if (!st.is_ok()) spdlog::warn("replica heartbeat: {}", st.to_string());
@@ -159,6 +173,36 @@ void ClusterNode::export_metrics() {
   epoch_gauge_->set(static_cast<double>(lease_.epoch()));
 }
 
+std::optional<ReplicaState> ClusterNode::leader_peer() const {
+  std::lock_guard lock(peers_mu_);
+  const double since_read = std::chrono::duration<double>(clock_.now() - peers_read_at_).count();
+  for (const ReplicaState& peer : peers_)
+    if (peer.state.value("leader", false) && peer.age_seconds + since_read < live_age_seconds()) return peer;
+  return std::nullopt;
+}
+
+double ClusterNode::live_age_seconds() const {
+  // Three missed beats end a replica's liveness.
+  return 3.0 * std::chrono::duration<double>(options_.heartbeat_interval).count() + 1.0;
+}
+
+bool ClusterNode::peers_ready(const std::string& model, const std::vector<int64_t>& versions) const {
+  std::lock_guard lock(peers_mu_);
+  const double since_read = std::chrono::duration<double>(clock_.now() - peers_read_at_).count();
+  for (const ReplicaState& peer : peers_) {
+    if (peer.age_seconds + since_read >= live_age_seconds()) continue;  // not live: holds no one back
+    for (const int64_t v : versions) {
+      bool ready = false;
+      if (peer.state.contains("versions"))
+        for (const auto& pv : peer.state["versions"])
+          ready = ready || (pv.value("model", "") == model && pv.value("version", int64_t{0}) == v &&
+                            pv.value("state", "") == "ready");
+      if (!ready) return false;
+    }
+  }
+  return true;
+}
+
 Result<nlohmann::json> ClusterNode::describe() {
   std::lock_guard lock(read_mu_);
   pg::Connection* conn = ensure(read_, /*listen=*/false);
@@ -174,8 +218,7 @@ Result<nlohmann::json> ClusterNode::describe() {
   QUIVER_ASSIGN_OR_RETURN(const int64_t revision, std::move(first));
   QUIVER_ASSIGN_OR_RETURN(auto lease, LeaderLease::read(*conn));
   QUIVER_ASSIGN_OR_RETURN(auto replicas, read_replicas(*conn));
-  // A replica is live while its heartbeats keep coming: three missed beats end it.
-  const double live_age = 3.0 * std::chrono::duration<double>(options_.heartbeat_interval).count() + 1.0;
+  const double live_age = live_age_seconds();
   nlohmann::json out = {{"replica", options_.replica_id}, {"revision", revision}};
   out["leader"] = lease ? nlohmann::json{{"replica", lease->holder}, {"epoch", lease->epoch}, {"live", lease->live}}
                         : nlohmann::json(nullptr);
@@ -185,8 +228,12 @@ Result<nlohmann::json> ClusterNode::describe() {
   for (const ReplicaState& r : replicas) {
     const bool live = r.age_seconds < live_age;
     bool ready = true;
+    // Converged: every version ready and every model serving its newest revision (a
+    // revision held for other replicas, or still loading, is not converged yet).
     if (r.state.contains("versions"))
-      for (const auto& v : r.state["versions"]) ready = ready && v.value("state", "") == "ready";
+      for (const auto& v : r.state["versions"])
+        ready = ready && v.value("state", "") == "ready" &&
+                v.value("serving_revision", int64_t{-1}) == v.value("revision", int64_t{-1});
     const bool converged = live && r.applied_revision >= revision && ready;
     if (live) {
       ++live_count;

@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,7 +56,8 @@ struct ClusterOptions {
 struct ClusterHooks {
   // A newer registry revision is visible: reconcile with it.
   std::function<void(int64_t revision)> on_change;
-  // This replica's applied revision and loaded versions, for its heartbeat.
+  // This replica's applied revision and loaded versions, for its heartbeat (its
+  // state's "leader" and "epoch" are already set).
   std::function<void(ReplicaState& self)> describe_self;
   // This replica's cumulative traffic counters, published every heartbeat.
   std::function<std::vector<CounterRow>()> local_counters;
@@ -65,6 +67,8 @@ struct ClusterHooks {
   std::function<void(int64_t known_revision)> after_heartbeat;
   // The change feed (re)connected to the database (the server swaps a snapshot out).
   std::function<void()> on_connected;
+  // More exchange on the heartbeat's connection each round (forwarded feedback).
+  std::function<Status(pg::Connection& conn)> exchange;
 };
 
 class ClusterNode {
@@ -89,6 +93,13 @@ class ClusterNode {
   // GET /v1/cluster: {"replica", "leader": {...}, "revision", "replicas": [...]}, each
   // replica with "live" and "converged". Unavailable while the database is down.
   Result<nlohmann::json> describe();
+  // Whether every other live replica reported `model`'s `versions` ready in its last
+  // heartbeat (as read by this replica's last heartbeat round). A replica whose
+  // heartbeats stopped does not hold anyone back.
+  bool peers_ready(const std::string& model, const std::vector<int64_t>& versions) const;
+  // The live leader's last heartbeat when another replica leads (what it shares, e.g.
+  // bandit shares); nullopt otherwise.
+  std::optional<ReplicaState> leader_peer() const;
 
  private:
   struct Link {  // one connection with its reconnect backoff
@@ -98,6 +109,7 @@ class ClusterNode {
   };
   pg::Connection* ensure(Link& link, bool listen);
   void note_revision(int64_t revision);
+  double live_age_seconds() const;
   void export_metrics();
 
   const ClusterOptions options_;
@@ -112,6 +124,10 @@ class ClusterNode {
   Link watch_;
   std::mutex read_mu_;   // the link for describe()
   Link read_;
+
+  mutable std::mutex peers_mu_;
+  std::vector<ReplicaState> peers_;                       // the others, as of the last heartbeat round
+  std::chrono::steady_clock::time_point peers_read_at_{};
 
   std::atomic<bool> connected_{false};
   std::atomic<int64_t> known_revision_{0};

@@ -424,6 +424,7 @@ void LifecycleManager::publish(const std::map<std::string, Desired>& desired) {
 
   for (auto it = published_.begin(); it != published_.end();)
     it = desired.count(it->first) ? std::next(it) : published_.erase(it);
+  bool held = false;
 
   for (const auto& [model, d] : desired) {
     if (!d.parse_error.empty()) continue;
@@ -440,8 +441,17 @@ void LifecycleManager::publish(const std::map<std::string, Desired>& desired) {
       endpoints.back().task =
           prediction_task_from_metadata(it->second.metadata, d.spec.quality.value_or(PredictionTask{}));
     }
-    auto ejected = ejected_versions(model, d);
     auto current = published_.find(model);
+    if (all_ready && options_.cluster_ready &&
+        (current == published_.end() || current->second->revision() != d.revision)) {
+      std::vector<int64_t> versions;
+      for (const auto& dv : d.spec.versions) versions.push_back(dv.version.version);
+      if (!options_.cluster_ready(model, versions)) {
+        all_ready = false;  // the previous revision (if any) serves on meanwhile
+        held = true;
+      }
+    }
+    auto ejected = ejected_versions(model, d);
     const auto ov = overrides_.find(model);
     const bool overridden = ov != overrides_.end() && ov->second.revision == d.revision;
     const uint64_t generation = overridden ? ov->second.generation : 0;
@@ -488,6 +498,7 @@ void LifecycleManager::publish(const std::map<std::string, Desired>& desired) {
   }
   for (const auto& [model, route] : published_) table->models[model].route = route;
   routes_.publish(std::move(table));
+  held_for_cluster_ = held;
 
   for (const auto& [model, d] : desired) {
     bool failed = !d.parse_error.empty();

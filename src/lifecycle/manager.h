@@ -58,6 +58,10 @@ struct ManagerOptions {
   // from the durable copy (store/remote_artifacts.h), hash-checked. Empty: a missing
   // artifact fails the load.
   std::function<Status(const std::string& sha256)> fetch_artifact;
+  // Replicas: a new revision goes live here only when this says every other live
+  // replica has its versions ready too, so a traffic move never sends users to a
+  // version some replicas cannot serve yet. Empty: one server, no wait.
+  std::function<bool(const std::string& model, const std::vector<int64_t>& versions)> cluster_ready;
 };
 
 class LifecycleManager {
@@ -76,6 +80,9 @@ class LifecycleManager {
   void notify_revision(int64_t revision);
   // The newest registry revision a completed pass has read (0: none yet).
   int64_t applied_revision() const { return applied_revision_.load(); }
+  // A ready revision waits for other replicas (ManagerOptions::cluster_ready): the
+  // server then wakes a pass after each heartbeat.
+  bool held_for_cluster() const { return held_for_cluster_.load(); }
   // Stops the loop, then drains and unloads every servable.
   void stop();
 
@@ -153,6 +160,7 @@ class LifecycleManager {
   std::atomic<int64_t> seen_revision_{0};     // the newest revision a replica was told of
   std::atomic<int64_t> applied_revision_{0};  // what the last pass that read the registry had seen
   bool read_ok_ = false;                      // the last read_desired() reached the registry
+  std::atomic<bool> held_for_cluster_{false};  // the last publish held a revision back
 
   std::mutex reconcile_mu_;  // one reconcile pass at a time
   mutable std::mutex mu_;    // guards everything below; never held while loading

@@ -12,7 +12,7 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxErrorMessages = 100;
-constexpr const char* kResultNames[] = {"joined", "unknown", "expired", "duplicate", "invalid"};
+constexpr const char* kResultNames[] = {"joined", "unknown", "expired", "duplicate", "invalid", "forwarded"};
 
 bool is_sha256(const std::string& s) {
   if (s.size() != 64) return false;
@@ -73,6 +73,7 @@ QualityReport empty_report(const PredictionTask& task, const registry::VersionRe
 json feedback_json(const FeedbackSummary& s) {
   json j = {{"joined", s.joined}, {"unknown", s.unknown}, {"expired", s.expired},
             {"duplicate", s.duplicate}, {"invalid", s.invalid}};
+  if (s.forwarded > 0) j["forwarded"] = s.forwarded;
   if (!s.errors.empty()) j["errors"] = s.errors;
   return j;
 }
@@ -89,7 +90,7 @@ QualityService::QualityService(registry::Registry& registry, BlobPath blob_path,
       log_(clock, options.log, metrics),
       tracker_(metrics) {
   if (metrics)
-    for (int i = 0; i < 5; ++i)
+    for (int i = 0; i < 6; ++i)
       m_feedback_[i] = &metrics->counter("quiver_feedback_total",
                                          "Feedback items by how they joined the prediction log",
                                          {{"result", kResultNames[i]}});
@@ -222,7 +223,21 @@ Result<FeedbackSummary> QualityService::feedback(std::string_view body) {
   }
   TaskMemo tasks;  // each version's task looked up once per request
   FeedbackSummary s;
-  auto count = [&](ItemResult r, const std::string& error, const std::string& where) {
+  ForwardUnknown forward_unknown;
+  {
+    std::lock_guard lock(forward_mu_);
+    forward_unknown = forward_unknown_;
+  }
+  auto count = [&](ItemResult r, const std::string& error, const std::string& where, const json& item) {
+    if (r == ItemResult::kUnknown && forward_unknown) {
+      json forwarded = item;
+      if (!forwarded.contains("model") && default_model) forwarded["model"] = *default_model;
+      if (forward_unknown(forwarded)) {
+        ++s.forwarded;
+        if (auto* c = m_feedback_[5]) c->inc();
+        return;
+      }
+    }
     switch (r) {
       case ItemResult::kJoined: ++s.joined; break;
       case ItemResult::kUnknown: ++s.unknown; break;
@@ -243,7 +258,7 @@ Result<FeedbackSummary> QualityService::feedback(std::string_view body) {
     for (size_t i = 0; i < j["items"].size(); ++i) {
       std::string error;
       const ItemResult r = feedback_item(j["items"][i], dm, error, tasks);
-      count(r, error, "items[" + std::to_string(i) + "]: ");
+      count(r, error, "items[" + std::to_string(i) + "]: ", j["items"][i]);
     }
   } else {
     std::string error;
@@ -252,10 +267,21 @@ Result<FeedbackSummary> QualityService::feedback(std::string_view body) {
       if (auto* c = m_feedback_[static_cast<int>(r)]) c->inc();
       return invalid_argument("invalid feedback: " + error);
     }
-    count(r, error, "");
+    count(r, error, "", j);
   }
   tracker_.publish_gauges();
   return s;
+}
+
+std::string QualityService::join_forwarded(const json& item) {
+  TaskMemo tasks;
+  std::string error;
+  const ItemResult r = feedback_item(item, nullptr, error, tasks);
+  if (r == ItemResult::kJoined) {
+    if (auto* c = m_feedback_[static_cast<int>(r)]) c->inc();
+    tracker_.publish_gauges();
+  }
+  return kResultNames[static_cast<int>(r)];
 }
 
 // --- quality ---

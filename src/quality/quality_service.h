@@ -60,9 +60,12 @@ using ReleaseVersion = std::function<void(const std::string& model, int64_t vers
 
 struct FeedbackSummary {
   uint64_t joined = 0, unknown = 0, expired = 0, duplicate = 0, invalid = 0;
+  // Replicas: items whose prediction this replica never saw, handed to the others
+  // (the replica that made the prediction joins them).
+  uint64_t forwarded = 0;
   std::vector<std::string> errors;  // one per invalid item (the first 100)
 };
-// {"joined","unknown","expired","duplicate","invalid","errors"?}
+// {"joined","unknown","expired","duplicate","invalid","forwarded"?,"errors"?}
 nlohmann::json feedback_json(const FeedbackSummary& summary);
 
 class QualityService {
@@ -84,6 +87,18 @@ class QualityService {
   // body, or a single-item body whose item is malformed, is InvalidArgument; in an
   // "items" body a malformed item counts as invalid, with its message.
   Result<FeedbackSummary> feedback(std::string_view body);
+
+  // Replicas (cluster/feedback_relay.h): where an item whose request id this replica
+  // never logged goes, with its model filled in; true when it was handed over (it is
+  // then counted as forwarded, not unknown). Set before serving.
+  using ForwardUnknown = std::function<bool(const nlohmann::json& item)>;
+  void set_forward_unknown(ForwardUnknown forward) {
+    std::lock_guard lock(forward_mu_);
+    forward_unknown_ = std::move(forward);
+  }
+  // An item another replica forwarded: joins it here if this replica logged its
+  // prediction. Returns "joined", "unknown", "expired", "duplicate" or "invalid".
+  std::string join_forwarded(const nlohmann::json& item);
 
   // GET /v1/models/{m}/versions/{v}/quality; NotFound for an unknown model or version.
   Result<nlohmann::json> quality(const std::string& model, const std::string& version_ref);
@@ -127,7 +142,9 @@ class QualityService {
   ReleaseVersion release_;
   PredictionLog log_;
   QualityTracker tracker_;
-  metrics::Counter* m_feedback_[5] = {};
+  metrics::Counter* m_feedback_[6] = {};  // by ItemResult, then "forwarded"
+  std::mutex forward_mu_;  // set_forward_unknown may come while requests arrive
+  ForwardUnknown forward_unknown_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -161,11 +161,19 @@ CREATE TABLE cluster_counters (replica text NOT NULL, model text NOT NULL, versi
                                updated_at timestamptz NOT NULL, PRIMARY KEY (replica, model, version, shadow_of));
 )sql";
 
+// Feedback a replica could not join, for the replica that logged the prediction
+// (cluster/feedback_relay.h).
+constexpr std::string_view kClusterFeedback = R"sql(
+CREATE TABLE cluster_feedback (id bigserial PRIMARY KEY, origin text NOT NULL, model text NOT NULL,
+                               item_json text NOT NULL, posted_at timestamptz NOT NULL DEFAULT clock_timestamp());
+)sql";
+
 constexpr std::array kPgMigrations = {
     Migration{1, "registry schema: models, versions, aliases, deployments, audit chain, evidence, keys, policies, "
                  "revision",
               kRegistrySchema},
     Migration{2, "cluster coordination: leader lease, replicas, counters", kClusterTables},
+    Migration{3, "feedback forwarded between replicas", kClusterFeedback},
 };
 
 // Held for the whole migrating transaction; any fixed 64-bit value ("quiver.migrate").

@@ -35,6 +35,11 @@ int64_t BanditController::now_ms() const {
 
 void BanditController::step() {
   std::lock_guard lock(mu_);
+  if (!ask(leadership_).leads) {
+    // A standby learns nothing itself: the leader's shares arrive with its heartbeat.
+    tracked_.clear();
+    return;
+  }
   auto live = registry_.live_deployments();
   if (!live.is_ok()) return;
   std::set<std::string> active;
@@ -105,6 +110,9 @@ void BanditController::tick(const std::string& model, int64_t revision, Tracked&
 Result<nlohmann::json> BanditController::status(const std::string& model) {
   std::lock_guard lock(mu_);
   auto it = tracked_.find(model);
+  if (it == tracked_.end() && leader_status_) {
+    if (auto remote = leader_status_(model)) return *remote;
+  }
   if (it == tracked_.end()) return not_found("the deployment of model '" + model + "' has no bandit");
   const Tracked& t = it->second;
   nlohmann::json arms = nlohmann::json::array();

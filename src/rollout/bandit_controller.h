@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "registry/registry.h"
 #include "rollout/bandit_policy.h"
 #include "core/periodic_loop.h"
+#include "rollout/leadership.h"
 #include "rollout/signals.h"
 
 namespace quiver::metrics { class MetricsRegistry; }
@@ -46,6 +48,13 @@ class BanditController {
 
   void start();
   void stop();
+  // Replicas: only the lease holder turns rewards (every replica's, through a pooled
+  // SignalSource) into shares; the others apply the leader's shares and answer
+  // status() with the leader's, from `leader_status`. Set both before start().
+  void set_leadership(LeadershipProbe probe) { leadership_ = std::move(probe); }
+  void set_leader_status(std::function<std::optional<nlohmann::json>(const std::string& model)> leader_status) {
+    leader_status_ = std::move(leader_status);
+  }
 
  private:
   struct Mark {
@@ -68,6 +77,8 @@ class BanditController {
   const Clock& clock_;
   metrics::MetricsRegistry* metrics_;
   Publish publish_;
+  LeadershipProbe leadership_;
+  std::function<std::optional<nlohmann::json>(const std::string& model)> leader_status_;
 
   std::mutex mu_;
   std::mt19937_64 rng_;

@@ -78,7 +78,12 @@ std::vector<cluster::CounterRow> PooledSignals::local_rows() const {
   if (!live.is_ok()) return rows;
   for (const auto& rev : *live) {
     auto spec = registry::parse_deployment_spec(rev.spec_json);
-    if (!spec.is_ok() || !spec->rollout) continue;
+    if (!spec.is_ok()) continue;
+    if (spec->bandit) {  // the leader's bandit learns from every replica's rewards
+      for (const auto& arm : spec->bandit->arms)
+        rows.push_back({"", rev.model, arm.version, 0, counters_to_json(local_.read(rev.model, arm.version, 0))});
+    }
+    if (!spec->rollout) continue;
     const int64_t baseline = spec->rollout->baseline.version;
     const int64_t candidate = spec->rollout->candidate.version;
     rows.push_back({"", rev.model, baseline, 0, counters_to_json(local_.read(rev.model, baseline, 0))});

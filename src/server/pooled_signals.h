@@ -4,7 +4,7 @@
 //
 // local_rows() names what every replica publishes: for each live rollout, the
 // baseline's counters and the candidate's (with the baseline as its shadow source),
-// exactly what the controller reads.
+// exactly what the controller reads; for each bandit, every arm's (its rewards).
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once

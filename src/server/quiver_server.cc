@@ -18,12 +18,14 @@
 #include "metrics/build_info.h"
 #include "metrics/process_metrics.h"
 #include "core/periodic_loop.h"
+#include "server/bandit_share_relay.h"
 #include "server/pooled_signals.h"
 #include "server/rollout_signals.h"
 #include "server/stats_source.h"
 #include "server/version_runner.h"
 #include "backends/backend.h"
 #include "cluster/cluster_node.h"
+#include "cluster/feedback_relay.h"
 #include "registry/switchable_registry.h"
 #include "store/remote_artifacts.h"
 
@@ -51,6 +53,8 @@ struct QuiverServer::Parts {
   // Replicas sharing a PostgreSQL registry (all null for one server on SQLite).
   std::unique_ptr<store::RemoteArtifacts> remote_artifacts;  // durable artifact copies
   std::unique_ptr<PooledSignals> pooled;                     // every replica's traffic, for the leader
+  std::unique_ptr<BanditShareRelay> bandit_shares;           // the leader's shares, applied everywhere
+  std::unique_ptr<cluster::FeedbackRelay> feedback_relay;    // feedback for predictions made elsewhere
   registry::SwitchableRegistry* switchable = nullptr;        // = registry with --registry
   std::filesystem::path snapshot_file;                       // the last saved registry snapshot
   int64_t snapshot_revision = 0;                             // the revision it holds; cluster thread only
@@ -266,6 +270,12 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   mo.verify_before_load = [s = p->signatures.get()](const registry::VersionRecord& v) {
     return s->verify_before_load(v);
   };
+  if (p->registry->shared()) {
+    mo.cluster_ready = [parts = p.get()](const std::string& model, const std::vector<int64_t>& versions) {
+      const cluster::ClusterNode* node = parts->cluster_node.load();
+      return node == nullptr || node->peers_ready(model, versions);
+    };
+  }
   if (p->remote_artifacts) {
     mo.fetch_artifact = [r = p->remote_artifacts.get(), b = p->blobs.get()](const std::string& sha) {
       return r->fetch_into(sha, *b);
@@ -308,10 +318,11 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   p->rollouts = std::make_unique<rollout::RolloutController>(*p->registry, *signals, p->clock,
                                                              &metrics::default_registry(),
                                                              [m = p->manager.get()] { m->notify(); });
+  p->bandit_shares = std::make_unique<BanditShareRelay>(*p->manager);
   p->bandits = std::make_unique<rollout::BanditController>(
-      *p->registry, *p->signals, p->clock, &metrics::default_registry(),
-      [m = p->manager.get()](const std::string& model, int64_t revision, std::vector<TrafficWeight> traffic) {
-        m->set_traffic_override(model, revision, std::move(traffic));
+      *p->registry, *signals, p->clock, &metrics::default_registry(),
+      [r = p->bandit_shares.get()](const std::string& model, int64_t revision, std::vector<TrafficWeight> traffic) {
+        r->publish(model, revision, std::move(traffic));
       },
       std::random_device{}());
   p->ctx = std::make_unique<ApiContext>(ApiContext{*p->registry, *p->blobs, p->routes, *p->manager,
@@ -404,6 +415,10 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
     };
     p->rollouts->set_leadership(probe);
     p->objectives->set_leadership(probe);
+    p->bandits->set_leadership(probe);
+    p->bandits->set_leader_status([r = p->bandit_shares.get()](const std::string& model) {
+      return r->leader_status(model);
+    });
   }
 
   // Restore deployments before taking traffic, so a restarted server answers with the
@@ -464,12 +479,31 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
     co.heartbeat_interval = std::chrono::milliseconds(o.heartbeat_ms);
     co.poll_interval = std::chrono::milliseconds(o.registry_poll_ms);
     co.listen = o.registry_notify;
+    p->feedback_relay = std::make_unique<cluster::FeedbackRelay>(co.url, co.replica_id,
+                                                                std::chrono::seconds(o.prediction_log_max_age_s));
+    p->quality->set_forward_unknown([r = p->feedback_relay.get()](const nlohmann::json& item) {
+      return r->forward(item);
+    });
     cluster::ClusterHooks hooks;
+    hooks.exchange = [parts = p.get()](pg::Connection& conn) -> Status {
+      auto joined = parts->feedback_relay->exchange(
+          conn, [q = parts->quality.get()](const nlohmann::json& item) { return q->join_forwarded(item); });
+      return joined.status();
+    };
     hooks.on_change = [m = p->manager.get()](int64_t revision) {
       m->notify_revision(revision);
     };
-    hooks.describe_self = [m = p->manager.get()](cluster::ReplicaState& self) { describe_replica(*m, self); };
+    hooks.describe_self = [parts = p.get()](cluster::ReplicaState& self) {
+      describe_replica(*parts->manager, self);
+      if (self.state.value("leader", false)) self.state["bandit"] = parts->bandit_shares->shares_json(*parts->bandits);
+    };
     hooks.after_heartbeat = [parts = p.get()](int64_t known_revision) {
+      // A revision held for other replicas may go live now that their states are fresh.
+      if (parts->manager->held_for_cluster()) parts->manager->notify();
+      if (const cluster::ClusterNode* node = parts->cluster_node.load(); node != nullptr) {
+        if (auto leader = node->leader_peer(); leader && leader->state.contains("bandit"))
+          parts->bandit_shares->apply_leader(leader->state["bandit"]);
+      }
       if (parts->switchable->read_only()) return;
       save_snapshot(*parts->registry, parts->snapshot_file, known_revision, parts->snapshot_revision,
                     parts->snapshot_saved_at);

@@ -152,12 +152,14 @@ class Replica(Server):
 
 
 class Cluster:
-    def __init__(self, pg, workdir, n=3, extra_args=()):
+    def __init__(self, pg, workdir, n=3, extra_args=(), replica_args=None):
         self.pg = pg
         self.workdir = pathlib.Path(workdir)
         self.url = pg.new_database()
         self.extra_args = list(extra_args)
-        self.replicas = [Replica(self.workdir / f"r{i}", self.url, f"r{i}", self.extra_args) for i in range(n)]
+        own = replica_args or {}
+        self.replicas = [Replica(self.workdir / f"r{i}", self.url, f"r{i}", self.extra_args + list(own.get(i, ())))
+                         for i in range(n)]
         self.haproxy = None
 
     def start(self, with_haproxy=True):

@@ -32,8 +32,8 @@ def pg():
 def make_cluster(pg, tmp_path):
     made = []
 
-    def make(n=3, extra_args=(), with_haproxy=True):
-        c = Cluster(pg, tmp_path / f"cluster{len(made)}", n, extra_args)
+    def make(n=3, extra_args=(), with_haproxy=True, replica_args=None):
+        c = Cluster(pg, tmp_path / f"cluster{len(made)}", n, extra_args, replica_args)
         made.append(c)
         return c.start(with_haproxy)
 
@@ -337,3 +337,118 @@ def test_a_replica_started_cold_while_postgresql_is_down_serves_its_saved_snapsh
     assert took < 1.5
     r = cold.put("/v1/deployments/iris", json={"versions": [{"version": 1}, {"version": 2}], "traffic": tw(30, 70)})
     assert r.status_code == 200, r.text
+
+
+def test_a_traffic_move_waits_until_every_live_replica_has_the_version_ready(make_cluster, iris_paths):
+    # r2 warms every version for a long while (many warmup runs): the others must not
+    # route to version 2 before r2 can serve it too.
+    c = make_cluster(with_haproxy=False, replica_args={2: ["--warmup-runs", "60000"]})
+    register_iris(c.replicas[0], iris_paths, versions=(1,))
+    first = c.replicas[0].deploy("iris", {"versions": [{"version": 1}]}, wait=False)["revision"]
+    wait_until(lambda: all(r.serving_revision("iris") == first for r in c.replicas), 120, "version 1 everywhere")
+    register_iris(c.replicas[0], iris_paths, versions=(2,))
+    r = c.replicas[0].put("/v1/deployments/iris", json={"versions": [{"version": 1}, {"version": 2}],
+                                                      "traffic": tw(50, 50)})
+    assert r.status_code == 200, r.text
+    second = r.json()["revision"]
+
+    def v2_state(replica):
+        status = replica.get("/v1/deployments/iris").json()["status"]
+        return next((v["state"] for v in status["versions"] if v["version"] == 2), None)
+
+    held_seen = False
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        slow_ready = v2_state(c.replicas[2]) == "ready"
+        fast = [rep.serving_revision("iris") for rep in c.replicas[:2]]
+        if not slow_ready:
+            # While r2 cannot serve version 2, nobody routes to it.
+            assert fast == [first, first], (fast, v2_state(c.replicas[2]))
+            held_seen = held_seen or v2_state(c.replicas[0]) == "ready"
+        elif all(rep.serving_revision("iris") == second for rep in c.replicas):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the traffic move never went live everywhere")
+    assert held_seen, "r0 had version 2 ready while r2 was still warming: the wait was never exercised"
+
+
+def test_the_leaders_bandit_learns_from_every_replica_and_every_replica_routes_by_it(make_cluster, iris_paths):
+    c = make_cluster(with_haproxy=False)
+    register_iris(c.replicas[0], iris_paths)
+    c.replicas[0].deploy("iris", {"versions": [{"version": 1}, {"version": 2}],
+                                  "bandit": {"arms": [1, 2], "policy": "thompson", "warmup_per_arm": 20,
+                                             "min_share": 0.05, "tick": "100ms"}})
+    c.wait_converged()
+    leader = c.leader()
+    followers = [r for r in c.replicas if r is not leader]
+    rng = random.Random(5)
+    reward_rate = {"1": 0.2, "2": 0.8}
+    served = []
+    # Every request and its feedback go to a follower: the leader learns only through
+    # the counters the followers publish.
+    for i in range(1200):
+        rep = followers[i % 2]
+        rid = f"c{i}"
+        r = rep.infer("iris", IRIS_BODY["inputs"], headers={"x-request-id": rid})
+        assert r.status_code == 200, r.text
+        version = r.headers["x-quiver-model-version"]
+        served.append(version)
+        fb = rep.post("/v1/feedback", json={"model": "iris", "id": rid,
+                                            "reward": 1.0 if rng.random() < reward_rate[version] else 0.0})
+        assert fb.status_code == 200 and fb.json()["joined"] == 1, fb.text
+    late = served[-400:]
+    assert late.count("2") / len(late) > 0.7, (late.count("1"), late.count("2"))
+    # Every reward reaches the leader (pooled from both followers) within a few heartbeats.
+    status = wait_until(lambda: (lambda st: st if sum(a["rewards"] for a in st["arms"]) == 1200 else None)(
+        leader.get("/v1/deployments/iris/bandit").json()), 10, "every reward at the leader")
+    for rep in followers:  # the followers answer with the leader's numbers
+        st = rep.get("/v1/deployments/iris/bandit").json()
+        assert st.get("from_leader") is True, st
+        assert {a["version"]: a["share"] for a in st["arms"]}[2] > 0.7, st
+
+
+def test_feedback_posted_to_any_replica_joins_the_prediction_made_on_another(make_cluster, iris_paths):
+    c = make_cluster()
+    c.replicas[0].register("iris", iris_paths[0], "torchscript", version=1,
+                           metadata={"labels": "setosa,versicolor,virginica"}, **IRIS_IO)
+    c.replicas[0].deploy("iris", {"versions": [{"version": 1}]})
+    c.wait_converged()
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+    predicted = {}
+    # Requests through the load balancer; each answer names its request id.
+    for i in range(60):
+        rid = f"x{i}"
+        r = requests.post(c.haproxy.url + "/v2/models/iris/infer", timeout=10, headers={"x-request-id": rid},
+                          json={"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                                            "data": rows[i % 3]}]})
+        assert r.status_code == 200, r.text
+        probs = r.json()["outputs"][0]["data"]
+        predicted[rid] = max(range(3), key=lambda k: probs[k])
+    # Feedback, each item to a replica chosen at random: most land where the
+    # prediction was not made, and are forwarded.
+    rng = random.Random(9)
+    forwarded = joined = 0
+    for rid, label in predicted.items():
+        truth = label if rng.random() < 0.75 else (label + 1) % 3
+        fb = rng.choice(c.replicas).post("/v1/feedback", json={"model": "iris", "id": rid, "truth": truth})
+        assert fb.status_code == 200, fb.text
+        body = fb.json()
+        assert body["unknown"] == 0, body
+        forwarded += body.get("forwarded", 0)
+        joined += body["joined"]
+        predicted[rid] = (label, truth)
+    assert forwarded > 0 and joined + forwarded == 60
+    expected_correct = sum(1 for label, truth in predicted.values() if label == truth)
+
+    def quality_everywhere():
+        n = correct = 0
+        for rep in c.replicas:
+            q = rep.get("/v1/models/iris/versions/1/quality").json()
+            n += q.get("n", 0)
+            acc = q.get("accuracy")
+            correct += round((acc or 0) * q.get("n", 0))
+        return (n, correct) if n == 60 else None
+
+    n, correct = wait_until(quality_everywhere, 10, "every forwarded item joined where its prediction was made")
+    assert correct == expected_correct
