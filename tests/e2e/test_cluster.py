@@ -8,13 +8,14 @@ import concurrent.futures
 import json
 import random
 import signal
+import subprocess
 import time
 
 import pytest
 import requests
 
 from cluster_harness import Cluster, Load, Postgres, Replica
-from conftest import find_model
+from conftest import BINARY, find_model
 
 IRIS_IO = dict(inputs=[{"name": "input", "datatype": "FP32", "shape": [-1, 4]}],
                outputs=[{"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]}])
@@ -98,6 +99,16 @@ def test_an_apply_is_live_on_every_replica_within_500ms_with_notifications(make_
     # The change is also visible through the load balancer: every replica routes by it.
     r = requests.get(c.haproxy.url + "/v1/deployments/iris", timeout=5)
     assert r.status_code == 200, r.text
+    # `quiver status` shows every replica, the leader, and that they have converged.
+    c.wait_converged()
+    out = subprocess.run([str(BINARY), "status", "--server", c.replicas[1].url], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "3 live replica(s), converged" in out.stdout, out.stdout
+    table = [line.split() for line in out.stdout.splitlines() if line.startswith("r")]
+    assert sorted(row[0] for row in table) == ["r0", "r1", "r2"], out.stdout
+    assert sum(1 for row in table if "leader" in row) == 1, out.stdout
+    assert all(row[-1] == "yes" for row in table), out.stdout
 
 
 def test_polling_alone_propagates_within_1500ms(make_cluster, iris_paths):
