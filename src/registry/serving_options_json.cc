@@ -2,6 +2,7 @@
 
 #include "registry/spec_json_fields.h"
 
+#include <charconv>
 #include <limits>
 #include <set>
 #include <utility>
@@ -160,8 +161,12 @@ Result<int64_t> parse_byte_size(std::string_view text) {
   };
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 15) return bad();
-  const int64_t number = std::stoll(std::string(text.substr(0, digits)));
+  if (digits == 0) return bad();
+  // Any int64 may be written out in plain digits (format_byte_size does for sizes no
+  // unit divides), so up to 19 digits parse; from_chars refuses what overflows.
+  int64_t number = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, number);
+  if (ec != std::errc() || end != text.data() + digits) return bad();
   const std::string_view suffix = text.substr(digits);
   int64_t unit = 1;
   if (!suffix.empty() && suffix != "B") {
