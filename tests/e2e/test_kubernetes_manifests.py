@@ -33,7 +33,7 @@ KUSTOMIZATIONS = {"base": K8S, "tls": K8S / "overlays" / "tls"}
 CLUSTER_FLAGS = {"--registry", "--replica-id", "--advertise-address", "--artifact-store"}
 # The listener each port flag opens, as the "quiver listening" line names it.
 PORT_FLAGS = {"--http-port": "http", "--grpc-port": "grpc", "--management-port": "management"}
-CONNECTIONS_PER_REPLICA = 4  # registry, LISTEN, cluster coordination, artifacts
+CONNECTIONS_PER_REPLICA = 6  # registry, LISTEN, heartbeat, /v1/cluster, artifacts, feedback forwarding
 PLACEHOLDER = "CHANGE_ME"
 GOOD_INPUTS = [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]
 
