@@ -66,13 +66,7 @@ Result<Revision> PgRegistry::append_revision_locked(const std::string& model, co
           }));
 
   QUIVER_ASSIGN_OR_RETURN(auto latest, latest_revision_locked(model));
-  Revision revision;
-  revision.model = model;
-  revision.revision = latest ? latest->revision + 1 : 1;
-  revision.spec_json = serialize_deployment_spec(spec);
-  revision.created_at = now_text();
-  revision.client = client_or_unknown(actor);
-  revision.reason = actor.reason;
+  const Revision revision = next_revision(model, spec, latest, now_text(), actor);
   QUIVER_RETURN_IF_ERROR(db().query(std::string("INSERT INTO deployment_revisions (") + kRevisionColumns +
                                         ") VALUES ($1, $2, $3, false, $4, $5, $6)",
                                     model, revision.revision, revision.spec_json, revision.created_at,

@@ -297,4 +297,16 @@ Result<std::vector<std::string>> key_models_from_json(const std::string& id, con
   return out;
 }
 
+Revision next_revision(const std::string& model, const DeploymentSpec& spec, const std::optional<Revision>& latest,
+                       std::string created_at, const Actor& actor) {
+  Revision revision;
+  revision.model = model;
+  revision.revision = latest ? latest->revision + 1 : 1;
+  revision.spec_json = serialize_deployment_spec(spec);
+  revision.created_at = std::move(created_at);
+  revision.client = client_or_unknown(actor);
+  revision.reason = actor.reason;
+  return revision;
+}
+
 }  // namespace quiver::registry

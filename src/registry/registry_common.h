@@ -55,6 +55,10 @@ Result<DeploymentSpec> prepare_deployment_spec(const std::string& model, const s
                                                const std::function<Result<int64_t>(const std::string&)>& resolve,
                                                const std::function<Result<bool>(int64_t)>& exists);
 Status stale_deployment_error(const std::string& model, int64_t current, int64_t expected);
+// The revision that follows `latest` (none: the first) for a prepared spec, as both
+// backends store it.
+Revision next_revision(const std::string& model, const DeploymentSpec& spec, const std::optional<Revision>& latest,
+                       std::string created_at, const Actor& actor);
 
 // --- input checks shared by both backends ---
 Status validate_record_event(const std::string& action, const std::string& detail_json);
