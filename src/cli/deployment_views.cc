@@ -154,7 +154,7 @@ std::string render_cluster(const nlohmann::json& cluster) {
     const json* leader = field(r, "leader");
     rows.push_back({cell(field(r, "id")), cell(field(r, "address")),
                     is_true(live) ? "live" : "dead", is_true(leader) ? "leader" : "",
-                    cell(field(r, "applied_revision")), fmt::format("{}/{}", ready, loaded),
+                    cell(field(r, "revision")), fmt::format("{}/{}", ready, loaded),
                     is_true(converged) ? "yes" : "no"});
   }
   std::string out = fmt::format("\ncluster: registry revision {}, {} live replica(s), {}\n", cell(field(cluster, "revision")),

@@ -220,8 +220,12 @@ Result<nlohmann::json> ClusterNode::describe() {
   QUIVER_ASSIGN_OR_RETURN(auto replicas, read_replicas(*conn));
   const double live_age = live_age_seconds();
   nlohmann::json out = {{"replica", options_.replica_id}, {"revision", revision}};
-  out["leader"] = lease ? nlohmann::json{{"replica", lease->holder}, {"epoch", lease->epoch}, {"live", lease->live}}
-                        : nlohmann::json(nullptr);
+  // API.md's shape: "leader" is the holder's id (null while no live lease), "epoch" its
+  // term; "leader_lease" adds whether the row is still live.
+  out["leader"] = lease && lease->live ? nlohmann::json(lease->holder) : nlohmann::json(nullptr);
+  out["epoch"] = lease ? lease->epoch : 0;
+  out["leader_lease"] = lease ? nlohmann::json{{"replica", lease->holder}, {"epoch", lease->epoch}, {"live", lease->live}}
+                              : nlohmann::json(nullptr);
   nlohmann::json list = nlohmann::json::array();
   int live_count = 0;
   bool all_converged = true;
@@ -242,8 +246,8 @@ Result<nlohmann::json> ClusterNode::describe() {
     nlohmann::json row = {{"id", r.id},
                           {"address", r.address},
                           {"started_at", r.started_at},
-                          {"applied_revision", r.applied_revision},
-                          {"heartbeat_age_seconds", r.age_seconds},
+                          {"revision", r.applied_revision},
+                          {"heartbeat_age_ms", static_cast<int64_t>(r.age_seconds * 1000)},
                           {"live", live},
                           {"converged", converged},
                           {"leader", lease && lease->live && lease->holder == r.id}};

@@ -169,7 +169,7 @@ def test_a_killed_leader_is_replaced_within_4s_and_never_two_lead(make_cluster, 
     assert new is not None and took < 4.0, took
     assert new.metric("quiver_cluster_leader_epoch") > old_epoch
     doc = new.cluster()
-    assert doc["leader"]["replica"] == new.replica_id and doc["leader"]["epoch"] > old_epoch
+    assert doc["leader"] == new.replica_id and doc["epoch"] > old_epoch
     # Watch a little longer: still exactly one.
     for _ in range(20):
         assert len(leaders(others)) == 1
@@ -195,7 +195,7 @@ def test_a_paused_leader_is_fenced_when_it_resumes(make_cluster, iris_paths):
     assert old.metric("quiver_cluster_leader") == 0
     assert leaders(c.replicas) == [new.replica_id]
     doc = old.cluster()
-    assert doc["leader"]["replica"] == new.replica_id and doc["leader"]["epoch"] == new_epoch
+    assert doc["leader"] == new.replica_id and doc["epoch"] == new_epoch
 
 
 def test_a_replica_killed_under_load_costs_no_request_and_catches_up(make_cluster, iris_paths):
@@ -218,6 +218,10 @@ def test_a_replica_killed_under_load_costs_no_request_and_catches_up(make_cluste
     assert load.failures() == [], load.failures()[:5]
     doc = c.wait_converged()
     assert {r["id"] for r in doc["replicas"] if r["live"]} == {"r0", "r1", "r2"}
+    # The shape ../shared/API.md fixes.
+    assert isinstance(doc["leader"], str) and doc["epoch"] >= 1 and doc["revision"] >= 1
+    for row in doc["replicas"]:
+        assert {"id", "address", "revision", "converged", "heartbeat_age_ms"} <= row.keys(), row
     assert victim.serving_revision("iris") == r.json()["revision"]
 
 
@@ -239,6 +243,8 @@ def test_postgresql_down_for_30s_fails_no_inference_writes_answer_503_then_all_c
             assert "unreachable" in r.json()["error"]
             assert all(rep.metric("quiver_registry_connected") == 0 for rep in c.replicas)
             assert leaders(c.replicas) == []  # the leader stepped down
+            # Readiness never asks the database: the replicas stay in the balancer.
+            assert all(rep.get("/readyz").status_code == 200 for rep in c.replicas)
             time.sleep(max(0, 30 - (time.time() - down_at)))
         finally:
             pg.start()

@@ -131,6 +131,16 @@ void register_inference_routes(HttpServer& server, ApiContext& ctx) {
     const bool ready = ctx.manager.ready();
     respond(HttpResponse::json(ready ? 200 : 503, json{{"ready", ready}}.dump()));
   });
+  // The load balancer's readiness: whether this replica serves what it was asked to,
+  // from its own loaded versions. It never asks the registry database, so a replica
+  // keeps taking traffic (from its snapshot) while the database is down.
+  server.route("GET", "/readyz", [&ctx](const auto&, Responder respond) {
+    const bool ready = ctx.manager.ready();
+    respond(HttpResponse::json(ready ? 200 : 503, json{{"ready", ready}}.dump()));
+  });
+  server.route("GET", "/healthz", [](const auto&, Responder respond) {
+    respond(HttpResponse::json(200, json{{"live", true}}.dump()));
+  });
   server.route("GET", "/v2", [](const auto&, Responder respond) {
     respond(HttpResponse::json(
         200, json{{"name", "quiver"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data", "model_repository"}}}

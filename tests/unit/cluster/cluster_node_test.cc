@@ -89,7 +89,8 @@ TEST_F(ClusterNodeTest, HeartbeatsListReplicasTheLeaderAndConvergence) {
   EXPECT_TRUE(ra["converged"].get<bool>());
   EXPECT_FALSE(rb["converged"].get<bool>());  // b has applied nothing yet
   EXPECT_FALSE((*d)["converged"].get<bool>());
-  EXPECT_EQ((*d)["leader"]["replica"], "a");
+  EXPECT_EQ((*d)["leader"], "a");  // API.md: the holder's id
+  EXPECT_EQ((*d)["epoch"], 1);
   EXPECT_EQ((*d)["live_replicas"], 2);
   EXPECT_NE(metrics.render().find("quiver_cluster_leader 1"), std::string::npos);
 
