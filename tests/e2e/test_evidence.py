@@ -83,9 +83,10 @@ def test_objective_promote_best_starts_a_rollout_to_the_best_version(server_fact
     sha = server.upload(HOLDOUT)
     evaluate(server, 1, sha)
     evaluate(server, 2, sha)
+    # No wait for this revision to settle: the objective may replace it within 200 ms.
     server.deploy("iris", {"versions": [{"version": 1}, {"version": 2}],
                            "traffic": [{"version": 2, "weight": 100}],
-                           "objective": {"weights": {"accuracy": 1}, "auto": "promote_best"}})
+                           "objective": {"weights": {"accuracy": 1}, "auto": "promote_best"}}, wait=False)
     deadline = time.time() + 15
     rollout = None
     while time.time() < deadline:

@@ -611,7 +611,7 @@ def test_probes_and_the_hpa_metric_on_the_real_server(rendered, tmp_path, exampl
         assert probe_problems(server, container) == []
         # A probe on a path the server does not serve is caught.
         wrong = copy.deepcopy(container)
-        wrong["livenessProbe"]["httpGet"]["path"] = "/healthz"
+        wrong["livenessProbe"]["httpGet"]["path"] = "/v2/health/alive"
         assert probe_problems(server, wrong) != []
 
         # Serve some traffic through the manifest's listeners, with the first admin token
