@@ -94,6 +94,12 @@ inline std::optional<std::filesystem::path> build_once(const std::string& name, 
     return std::nullopt;
   }
   std::ofstream(fresh / "stamp") << stamp;
+  // Another process may have put the same build in place meanwhile, and may be reading
+  // it now: keep it rather than swapping it away under that reader.
+  if (read_text(dir / "stamp") == stamp) {
+    fs::remove_all(fresh, ec);
+    return dir;
+  }
   const fs::path old = root / (name + ".old-" + pid);
   fs::rename(dir, old, ec);  // fails harmlessly when there is none
   fs::remove_all(old, ec);
