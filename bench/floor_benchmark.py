@@ -156,16 +156,36 @@ def run(suite, bench):
             for conc in ("1", "32"):
                 for label, extra in (("http_binary", ["--binary"]),
                                      ("grpc", ["--protocol", "grpc", "--grpc-server", server.grpc])):
+                    # CPU seconds of the server and of the load generator per request:
+                    # on two shared cores the client's cost limits what the server can show.
+                    server_cpu = cpu_seconds(server.proc.pid)
+                    client_cpu = children_cpu_seconds()
                     level = suite.bench("h", server.url, "iris", *extra, "--concurrency", conc,
                                         "--duration", f"{seconds}s")[0]
+                    requests_done = max(1, level["requests"])
                     row[f"{label}_c{conc}"] = level["throughput_infer_per_s"]
                     row[f"{label}_c{conc}_p50"] = level["latency_ms"]["p50"]
+                    row[f"{label}_c{conc}_server_us"] = (cpu_seconds(server.proc.pid) - server_cpu) / requests_done * 1e6
+                    row[f"{label}_c{conc}_client_us"] = (children_cpu_seconds() - client_cpu) / requests_done * 1e6
             h["rounds"].append(row)
     finally:
         if fastapi:
             fastapi.stop()
         server.stop()
         nginx.stop()
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    """CPU seconds of this script's finished children (each `quiver bench` run)."""
+    t = os.times()
+    return t.children_user + t.children_system
 
 
 def med(rounds, key, field=None):
@@ -224,7 +244,17 @@ def render(suite, bench):
     add(f"| infer/s at 32 streams | {b32:,.0f} | {g32:,.0f} | {g32 / b32:.2f} |")
     if g1 and b1:
         add(f"| p50 at 1 stream, us | {b1 * 1000:.0f} | {g1 * 1000:.0f} | {g1 / b1:.2f} |")
+    gs, bs = med(rounds, "grpc_c32_server_us"), med(rounds, "http_binary_c32_server_us")
+    gc, bc = med(rounds, "grpc_c32_client_us"), med(rounds, "http_binary_c32_client_us")
+    if gs and bs:
+        add(f"| server CPU per request at 32 streams, us | {bs:.0f} | {gs:.0f} | {gs / bs:.2f} |")
+    if gc and bc:
+        add(f"| load generator CPU per request at 32 streams, us | {bc:.0f} | {gc:.0f} | {gc / bc:.2f} |")
     add("")
+    if gs and bs and gc and bc:
+        add("Both processes share this machine's two cores, so throughput at 32 streams is bounded by the CPU "
+            "the server and the load generator spend per request together: "
+            f"{bs + bc:.0f} us over HTTP binary, {gs + gc:.0f} us over gRPC.\n")
     add(f"gRPC at 32 streams reaches **{g32 / b32:.2f}** of HTTP binary (goal >= 0.9: "
         f"{bench.verdict(g32 / b32 >= 0.9)})" + (f"; its p50 at one stream is {g1 / b1:.2f}x HTTP's "
                                                    f"(goal <= 1: {bench.verdict(g1 <= b1)})." if g1 and b1 else "."))

@@ -320,20 +320,25 @@ class Suite:
     # ---- f. p99 during a version switch -----------------------------------
 
     def version_switch(self):
-        say("f. p99 around v1 -> v2 and v2 -> v1 switches")
+        say("f. p99 around version switches, against steady windows alternated with them")
         server = QuiverServer(self.build, self.log, "f")
-        rate, connections, warmup, window, switch_at = "1000", "8", 1.0, 2.0, 0.6
+        rate, connections, warmup, window, switch_at, rounds = "1000", "8", 1.0, 2.0, 0.6, 4
         try:
             server.push("iris", self.model("iris_v1.pt"), 1, IRIS_IN, IRIS_OUT)
             server.push("iris", self.model("iris_v2.pt"), 2, IRIS_IN, IRIS_OUT)
             server.deploy("iris", {"versions": [{"version": "1", "instances": 1}]})
             load = ["--rate", rate, "--concurrency", connections, "--warmup", f"{warmup:g}s"]
-            steady = self.bench("f", server.url, "iris", *load, "--duration", f"{3 * window:g}s")[0]
-            switches = []
-            for old, new in ((1, 2), (2, 1)):
-                switches.append(self.switch_window(server, load, warmup, window, switch_at, old, new))
-            self.results["f"] = {"steady": steady, "switches": switches, "window": window, "rate": rate,
-                                 "connections": connections}
+            pairs = []
+            live = 1
+            # A steady window, then a switch window, in turn: each pair saw the same
+            # machine, so its ratio does not carry this shared machine's drift.
+            for _ in range(rounds):
+                steady = self.bench("f", server.url, "iris", *load, "--duration", f"{window:g}s")[0]
+                new = 2 if live == 1 else 1
+                switch = self.switch_window(server, load, warmup, window, switch_at, live, new)
+                live = new
+                pairs.append({"steady": steady, "switch": switch})
+            self.results["f"] = {"pairs": pairs, "window": window, "rate": rate, "connections": connections}
         finally:
             server.stop()
 
@@ -563,27 +568,29 @@ def render(suite, started, finished):
     # f
     if "f" in r:
         fr = r["f"]
-        steady = fr["steady"]
-        worst = max(ms(sw["level"], "p99") for sw in fr["switches"])
-        ratio = worst / ms(steady, "p99")
-        add("## f. p99 during a version switch (iris v1 -> v2 -> v1)\n")
+        ratios = [ms(p["switch"]["level"], "p99") / ms(p["steady"], "p99") for p in fr["pairs"]]
+        ratio = statistics.median(ratios)
+        add("## f. p99 during a version switch (iris v1 -> v2 -> v1 ...)\n")
         add(f"`quiver bench` at a fixed {fr['rate']} requests/s over {fr['connections']} connections (latency "
             "counted from each request's due time, so a stall cannot hide; this adds the client's timer wake-up "
-            f"to every request). First a steady {3 * fr['window']:g} s window, then two {fr['window']:g} s windows "
-            "in each of which the deployment is replaced by one with the other version alone (a PUT: load and warm "
-            "the new version, switch routes, drain and unload the old one). This script (`bench/run_benchmarks.py`) "
-            "sends the PUT while `quiver bench` runs and polls until the new revision serves.\n")
-        add("| window | PUT at | serving at | requests | p50 ms | p90 ms | p99 ms | errors |")
-        add("|---|---|---|---|---|---|---|---|")
-        add(f"| steady state | - | - | {steady['ok'] + steady['errors']} | {ms(steady, 'p50'):.3f} "
-            f"| {ms(steady, 'p90'):.3f} | {ms(steady, 'p99'):.3f} | {steady['errors']} |")
-        for sw in fr["switches"]:
+            f"to every request). {len(fr['pairs'])} pairs of {fr['window']:g} s windows: a steady one, then one in "
+            "which the deployment is replaced by one with the other version alone (a PUT: load and warm the new "
+            "version, switch routes, drain and unload the old one). This script (`bench/run_benchmarks.py`) sends "
+            "the PUT while `quiver bench` runs and polls until the new revision serves. Loading and warmup run at "
+            "a lower CPU priority than serving (nice +10), so the load takes the cores serving leaves.\n")
+        add("| pair | window | PUT at | serving at | requests | p50 ms | p90 ms | p99 ms | errors | p99 / steady |")
+        add("|---|---|---|---|---|---|---|---|---|---|")
+        for i, (p, rt) in enumerate(zip(fr["pairs"], ratios), 1):
+            st, sw = p["steady"], p["switch"]
             level = sw["level"]
-            add(f"| switch {sw['label']} | {sw['put_at']:.2f} s | {sw['serving_at']:.2f} s "
+            add(f"| {i} | steady | - | - | {st['ok'] + st['errors']} | {ms(st, 'p50'):.3f} | {ms(st, 'p90'):.3f} "
+                f"| {ms(st, 'p99'):.3f} | {st['errors']} | |")
+            add(f"| {i} | switch {sw['label']} | {sw['put_at']:.2f} s | {sw['serving_at']:.2f} s "
                 f"| {level['ok'] + level['errors']} | {ms(level, 'p50'):.3f} | {ms(level, 'p90'):.3f} "
-                f"| {ms(level, 'p99'):.3f} | {level['errors']} |")
+                f"| {ms(level, 'p99'):.3f} | {level['errors']} | {rt:.2f} |")
         add("")
-        add(f"Worst p99 around a switch / steady p99: **{ratio:.2f}x** (goal within 2x: {verdict(ratio <= 2)}).\n")
+        add(f"p99 around a switch / steady p99, median over the pairs: **{ratio:.2f}x** (goal <= 1.2x: "
+            f"{verdict(ratio <= 1.2)}); worst pair {max(ratios):.2f}x.\n")
         add(commands_block(log, "f"))
 
     # g

@@ -167,6 +167,12 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--warmup-runs", options.warmup_runs, "Warmup requests per instance before ready")
       ->capture_default_str();
   serve_cmd
+      ->add_option("--inline-below-us", options.inline_below_us,
+                   "Run a request on the I/O thread that read it when its model's forward takes less "
+                   "(no batching, in process); 0: always hand it to the model's worker")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve_cmd
       ->add_option_function<std::string>(
           "--memory-budget",
           [&options](const std::string& text) {

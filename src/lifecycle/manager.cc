@@ -362,7 +362,8 @@ Result<std::shared_ptr<serving::Servable>> LifecycleManager::defer_servable(cons
   QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
   if (options_.verify_before_load) QUIVER_RETURN_IF_ERROR(options_.verify_before_load(record));
   QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
-  const serving::ServableConfig config = servable_config(record, path, dv, options_.intra_op_threads);
+  serving::ServableConfig config = servable_config(record, path, dv, options_.intra_op_threads);
+  config.inline_below = options_.inline_below;
   QUIVER_ASSIGN_OR_RETURN(auto servable, serving::Servable::deferred(config, loader_, metrics_, on_demand_.hook()));
   // No warmup and no probes: either would load it. Its first request warms it.
   QUIVER_RETURN_IF_ERROR(machine.start_warming());
@@ -374,36 +375,31 @@ Result<std::shared_ptr<serving::Servable>> LifecycleManager::defer_servable(cons
 Result<std::shared_ptr<serving::Servable>> LifecycleManager::load_servable(const registry::VersionRecord& record,
                                                                             const DeployedVersion& dv,
                                                                             VersionStateMachine& machine) {
-  const int instances = dv.instances;
   // Never load from bytes that no longer match their name, nor a version the
   // signature policy refuses (it may have been turned on after registration).
   QUIVER_RETURN_IF_ERROR(ensure_artifact(record.artifact_sha256));
   QUIVER_RETURN_IF_ERROR(blobs_.verify(record.artifact_sha256));
   if (options_.verify_before_load) QUIVER_RETURN_IF_ERROR(options_.verify_before_load(record));
   QUIVER_ASSIGN_OR_RETURN(auto path, blobs_.path_of(record.artifact_sha256));
-  const serving::ServableConfig config = servable_config(record, path, dv, options_.intra_op_threads);
-  QUIVER_ASSIGN_OR_RETURN(auto servable, serving::Servable::load(config, loader_, metrics_));
-  QUIVER_RETURN_IF_ERROR(machine.start_warming());
+  serving::ServableConfig config = servable_config(record, path, dv, options_.intra_op_threads);
+  config.inline_below = options_.inline_below;
 
-  std::optional<std::vector<Tensor>> inputs;
+  // The registered warmup request, else inputs made from the signature. Each instance
+  // runs them while it loads, at the loader's lower priority (serving/servable.h).
+  std::optional<std::vector<Tensor>> decoded;
   if (!record.warmup_json.empty() && warmup_decoder_) {
-    QUIVER_ASSIGN_OR_RETURN(auto decoded, warmup_decoder_(record.warmup_json));
-    inputs = std::move(decoded);
-  } else {
-    inputs = synthetic_warmup_inputs(servable->signature());
+    QUIVER_ASSIGN_OR_RETURN(auto d, warmup_decoder_(record.warmup_json));
+    decoded = std::move(d);
   }
-  if (inputs) {
-    for (int i = 0; i < options_.warmup_runs * instances; ++i) {
-      auto out = servable->infer_sync(*inputs);
-      if (!out.is_ok()) {
-        servable->stop();
-        (void)machine.fail("warmup failed: " + out.status().message());
-        return out.status().with_context("warmup");
-      }
-    }
-  }
+  config.warmup_runs = options_.warmup_runs;
+  config.warmup_inputs = [decoded](const ModelSignature& signature) {
+    return decoded ? decoded : synthetic_warmup_inputs(signature);
+  };
+  config.on_loaded = [&machine] { (void)machine.start_warming(); };
+  QUIVER_ASSIGN_OR_RETURN(auto servable, serving::Servable::load(config, loader_, metrics_));
+  if (machine.state() == VersionState::kLoading) QUIVER_RETURN_IF_ERROR(machine.start_warming());
   QUIVER_RETURN_IF_ERROR(machine.become_ready());
-  pending_probe_inputs_ = std::move(inputs);
+  pending_probe_inputs_ = config.warmup_inputs(servable->signature());
   return servable;
 }
 

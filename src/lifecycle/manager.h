@@ -46,6 +46,11 @@ using WarmupDecoder = std::function<Result<std::vector<Tensor>>(const std::strin
 struct ManagerOptions {
   int intra_op_threads = 1;
   int warmup_runs = 3;
+  // Small in-process models without batching run a request that finds them idle on the
+  // submitting thread when their forward takes less than this
+  // (serving::ServableConfig::inline_below). 0: never (submit() then never blocks its
+  // caller); the server turns it on (`--inline-below-us`).
+  std::chrono::microseconds inline_below{0};
   std::chrono::milliseconds interval{1000};
   // Runs before a version loads (the signature policy, auth/signature_policy.h); an
   // error fails the load with that message. Empty: no check.

@@ -266,6 +266,7 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   lifecycle::ManagerOptions mo;
   mo.intra_op_threads = o.intra_op_threads;
   mo.warmup_runs = o.warmup_runs;
+  mo.inline_below = std::chrono::microseconds(o.inline_below_us);
   mo.memory_budget_bytes = o.memory_budget_bytes;
   mo.verify_before_load = [s = p->signatures.get()](const registry::VersionRecord& v) {
     return s->verify_before_load(v);

@@ -4,11 +4,43 @@
 #include <cmath>
 #include <future>
 
+#include "serving/background_priority.h"
 #include "serving/batching.h"
 
 namespace quiver::serving {
 
 using Clock = SteadyClock;
+
+// Claims a worker's instance, waiting while another thread runs it.
+static void claim(std::atomic<bool>& busy) {
+  while (busy.exchange(true, std::memory_order_acquire)) busy.wait(true, std::memory_order_relaxed);
+}
+
+static void release(std::atomic<bool>& busy) {
+  busy.store(false, std::memory_order_release);
+  busy.notify_one();
+}
+
+namespace {
+// Holds an instance's `busy` claim for one backend call; released as soon as the call
+// returns, before any answer's callback runs (which may submit again and find the
+// instance free).
+class InstanceClaim {
+ public:
+  explicit InstanceClaim(std::atomic<bool>& busy) : busy_(busy) { claim(busy_); }
+  ~InstanceClaim() { release_now(); }
+  InstanceClaim(const InstanceClaim&) = delete;
+  InstanceClaim& operator=(const InstanceClaim&) = delete;
+  void release_now() {
+    if (held_) release(busy_);
+    held_ = false;
+  }
+
+ private:
+  std::atomic<bool>& busy_;
+  bool held_ = true;
+};
+}  // namespace
 
 static double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -16,6 +48,16 @@ static double seconds_between(Clock::time_point a, Clock::time_point b) {
 
 static long long whole_ms(Clock::duration d) {
   return std::llround(std::chrono::duration<double, std::milli>(d).count());
+}
+
+static Result<std::vector<Tensor>> guarded_infer(backends::Backend& backend, const std::vector<Tensor>& inputs) {
+  try {
+    return backend.infer(inputs);
+  } catch (const std::exception& e) {
+    return internal_error(std::string("model raised: ") + e.what());
+  } catch (...) {
+    return internal_error("model raised an unknown exception");
+  }
 }
 
 Servable::Servable(ServableConfig config, metrics::MetricsRegistry* metrics)
@@ -35,7 +77,7 @@ Result<std::shared_ptr<Servable>> Servable::load(const ServableConfig& config, c
   QUIVER_RETURN_IF_ERROR(check_config(config));
   std::shared_ptr<Servable> s(new Servable(config, metrics));
   s->loader_ = loader;
-  QUIVER_ASSIGN_OR_RETURN(auto backends, s->load_backends(config.instances));
+  QUIVER_ASSIGN_OR_RETURN(auto backends, s->load_backends(config.instances, /*warm=*/true));
   std::lock_guard lock(s->pool_mu_);
   s->start_workers(std::move(backends));
   return s;
@@ -66,13 +108,35 @@ backends::LoadRequest Servable::load_request() {
   return req;
 }
 
-Result<std::vector<std::unique_ptr<backends::Backend>>> Servable::load_backends(int n) {
+Result<std::vector<std::unique_ptr<backends::Backend>>> Servable::load_backends(int n, bool warm) {
+  const bool background =
+      config_.background_load && config_.isolation == Isolation::kInProcess && config_.intra_op_threads <= 1;
+  if (!background) return load_backends_here(n, warm);
+  Result<std::vector<std::unique_ptr<backends::Backend>>> out = internal_error("not loaded");
+  run_at_background_priority([&] { out = load_backends_here(n, warm); });
+  return out;
+}
+
+Result<std::vector<std::unique_ptr<backends::Backend>>> Servable::load_backends_here(int n, bool warm) {
   const auto req = load_request();
   std::vector<std::unique_ptr<backends::Backend>> out;
   for (int i = 0; i < n; ++i) {
     auto backend = loader_(req);
     if (!backend.is_ok()) return backend.status();
     out.push_back(std::move(backend).value());
+  }
+  if (!warm) return out;
+  if (config_.on_loaded) config_.on_loaded();
+  if (config_.warmup_runs <= 0 || !config_.warmup_inputs || out.empty()) return out;
+  // Every load of one artifact has the same signature (start_workers() relies on it).
+  const auto inputs = config_.warmup_inputs(out.front()->signature());
+  if (!inputs) return out;
+  for (auto& backend : out) {
+    for (int run = 0; run < config_.warmup_runs; ++run) {
+      auto answer = guarded_infer(*backend, *inputs);
+      if (!answer.is_ok())
+        return Status(answer.status().code(), "warmup failed: " + answer.status().message());
+    }
   }
   return out;
 }
@@ -86,34 +150,43 @@ void Servable::start_workers(std::vector<std::unique_ptr<backends::Backend>> bac
     signature_known_.store(true, std::memory_order_release);
   }
   for (auto& backend : backends) {
-    auto w = std::make_unique<Worker>();
+    auto w = std::make_shared<Worker>();
     w->backend = std::move(backend);
     Worker* raw = w.get();
     w->thread = std::thread([this, raw] { worker_loop(raw); });
     workers_.push_back(std::move(w));
   }
   active_instances_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  publish_runners();
 }
 
-std::vector<std::unique_ptr<Servable::Worker>> Servable::detach_workers(size_t n) {
+void Servable::publish_runners() { runners_.store(std::make_shared<const Runners>(workers_)); }
+
+std::vector<std::shared_ptr<Servable::Worker>> Servable::detach_workers(size_t n) {
   n = std::min(n, workers_.size());
   const size_t keep = workers_.size() - n;
-  std::vector<std::unique_ptr<Worker>> out;
+  std::vector<std::shared_ptr<Worker>> out;
   for (size_t i = keep; i < workers_.size(); ++i) {
     workers_[i]->quit.store(true, std::memory_order_release);
     out.push_back(std::move(workers_[i]));
   }
   workers_.resize(keep);
   active_instances_.store(static_cast<int>(keep), std::memory_order_relaxed);
+  publish_runners();
   return out;
 }
 
-void Servable::join_retired(std::vector<std::unique_ptr<Worker>> retired) {
+
+void Servable::join_retired(std::vector<std::shared_ptr<Worker>> retired) {
   if (retired.empty()) return;
   queue_.wake_all();
-  for (auto& w : retired)
+  for (auto& w : retired) {
     if (w->thread.joinable()) w->thread.join();
-  // Destroying `retired` frees their backends.
+    // Claimed for good: a submitting thread holding an older snapshot can no longer
+    // run it, so its backend may go now, here, rather than on that thread.
+    claim(w->busy);
+    w->backend.reset();
+  }
 }
 
 Status Servable::make_resident() {
@@ -147,7 +220,7 @@ Status Servable::make_resident() {
 }
 
 bool Servable::evict() {
-  std::vector<std::unique_ptr<Worker>> retired;
+  std::vector<std::shared_ptr<Worker>> retired;
   {
     std::lock_guard lock(pool_mu_);
     if (stopped_ || residency_.load() != Residency::kResident) return false;
@@ -167,7 +240,7 @@ bool Servable::evict() {
 Status Servable::set_instances(int n) {
   if (n < 1) return invalid_argument("instances must be at least 1");
   int have = 0;
-  std::vector<std::unique_ptr<Worker>> retired;
+  std::vector<std::shared_ptr<Worker>> retired;
   {
     std::lock_guard lock(pool_mu_);
     if (stopped_ || residency_.load() != Residency::kResident) return Status::ok();
@@ -201,6 +274,50 @@ void Servable::submit(std::vector<Tensor> inputs, InferDone done, std::optional<
   enqueue(std::move(inputs), std::move(done), true, deadline);
 }
 
+bool Servable::inline_allowed() const {
+  if (config_.inline_below.count() <= 0 || config_.isolation != Isolation::kInProcess ||
+      config_.batching.max_batch_size > 1)
+    return false;
+  // Unmeasured yet (the first runs and warmup go to the workers), or too slow to hold
+  // an I/O thread for.
+  const int64_t avg = run_ns_avg_.load(std::memory_order_relaxed);
+  return avg > 0 && avg < std::chrono::duration_cast<std::chrono::nanoseconds>(config_.inline_below).count();
+}
+
+void Servable::note_run_time(Clock::duration took) {
+  // An exponential moving average (1/8 weight); racy updates only blur it.
+  const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
+  const int64_t avg = run_ns_avg_.load(std::memory_order_relaxed);
+  run_ns_avg_.store(avg == 0 ? std::max<int64_t>(ns, 1) : avg + (ns - avg) / 8, std::memory_order_relaxed);
+}
+
+bool Servable::try_run_inline(QueuedRequest& request) {
+  // Only a request that finds the version otherwise idle (it counted itself in flight
+  // already): under concurrency the hand-off pipelines, the I/O thread parsing the next
+  // request while a worker runs this one, which serves more than running it here would.
+  if (!request.counted || request.unchecked || in_flight_.load() != 1 || !inline_allowed()) return false;
+  const auto now = Clock::now();
+  if (request.deadline && *request.deadline <= now) return false;  // the queue answers it expired
+  const auto runners = runners_.load();
+  if (!runners) return false;
+  for (const auto& w : *runners) {
+    if (w->busy.exchange(true, std::memory_order_acquire)) continue;
+    if (w->quit.load(std::memory_order_acquire) || !w->backend) {
+      release(w->busy);
+      continue;
+    }
+    stats_.record_batch(request.rows.value_or(1), 1);
+    const auto started = Clock::now();
+    auto result = guarded_infer(*w->backend, request.inputs);
+    const auto finished = Clock::now();
+    release(w->busy);  // before the callback, which may submit again
+    note_run_time(finished - started);
+    finish(request, std::move(result), started, finished);
+    return true;
+  }
+  return false;
+}
+
 void Servable::enqueue(std::vector<Tensor> inputs, InferDone done, bool counted,
                        std::optional<Clock::time_point> deadline) {
   const bool known = signature_known_.load(std::memory_order_acquire);
@@ -230,6 +347,7 @@ void Servable::enqueue(std::vector<Tensor> inputs, InferDone done, bool counted,
     enqueue_cold(request);
     return;
   }
+  if (try_run_inline(request)) return;
   push(request);
 }
 
@@ -285,7 +403,8 @@ void Servable::worker_loop(Worker* worker) {
   Batch batch;
   while (queue_.next_batch(batch, &worker->quit)) {
     for (QueuedRequest& r : batch.expired) answer_expired(r);
-    if (!batch.requests.empty()) run_batch(backend, batch);
+    if (batch.requests.empty()) continue;
+    run_batch(backend, worker->busy, batch);
   }
 }
 
@@ -305,17 +424,7 @@ static void check_late(Batch& batch, const ModelSignature& signature,
   batch.requests = std::move(keep);
 }
 
-static Result<std::vector<Tensor>> guarded_infer(backends::Backend& backend, const std::vector<Tensor>& inputs) {
-  try {
-    return backend.infer(inputs);
-  } catch (const std::exception& e) {
-    return internal_error(std::string("model raised: ") + e.what());
-  } catch (...) {
-    return internal_error("model raised an unknown exception");
-  }
-}
-
-void Servable::run_batch(backends::Backend& backend, Batch& batch) {
+void Servable::run_batch(backends::Backend& backend, std::atomic<bool>& busy, Batch& batch) {
   auto& requests = batch.requests;
   const auto started = Clock::now();
   bool any_unchecked = false;
@@ -328,10 +437,14 @@ void Servable::run_batch(backends::Backend& backend, Batch& batch) {
   for (const auto& r : requests) any_counted = any_counted || r.counted;
   if (any_counted) stats_.record_batch(batch.rows, requests.size());
 
+  InstanceClaim instance(busy);  // a submitting thread may be running it inline
   if (requests.size() == 1) {
     // Alone: the backend sees the request as sent and its outputs pass through as is.
     auto result = guarded_infer(backend, requests.front().inputs);
-    finish(requests.front(), std::move(result), started, Clock::now());
+    instance.release_now();
+    const auto finished = Clock::now();
+    note_run_time(finished - started);
+    finish(requests.front(), std::move(result), started, finished);
     return;
   }
 
@@ -350,6 +463,7 @@ void Servable::run_batch(backends::Backend& backend, Batch& batch) {
     split = split_rows(*outputs, rows);
     if (!split.is_ok()) split = split.status().with_context(describe() + " answered a batch badly");
   }
+  instance.release_now();
   const auto finished = Clock::now();
   for (size_t i = 0; i < requests.size(); ++i) {
     if (split.is_ok())
@@ -393,6 +507,7 @@ void Servable::stop() {
     {
       std::lock_guard lock(pool_mu_);
       stopped_ = true;
+      runners_.store(nullptr);  // no inline run starts now: submits answer Unavailable
       queue_.close();
       for (auto& w : workers_)
         if (w->thread.joinable()) w->thread.join();

@@ -67,6 +67,23 @@ struct ServableConfig {
   // process; then its requests fail with DeadlineExceeded (504) and the worker is
   // killed and restarted (backends/process/remote_backend.h). 0: no limit.
   std::chrono::milliseconds worker_timeout{30'000};
+  // Run a request on the submitting thread (an I/O thread) instead of handing it to a
+  // worker, when the version runs in process without batching, has no other request in
+  // flight, and its recent forward took less than this. Saves the two thread hand-offs
+  // that dominate a small model's latency at low load. 0: never.
+  std::chrono::microseconds inline_below{0};
+  // Load (and warm) instances on a helper thread at a lower CPU priority than serving
+  // (serving/background_priority.h). Applied only in process with one intra-op thread:
+  // a worker process or an intra-op pool started there would keep the low priority.
+  bool background_load = true;
+  // Warmup: each instance, once loaded and before it serves, runs `warmup_runs` times
+  // on the inputs `warmup_inputs` makes for its signature (nullopt or unset: none).
+  // A failing run fails the load ("warmup failed: ...").
+  int warmup_runs = 0;
+  std::function<std::optional<std::vector<Tensor>>(const ModelSignature&)> warmup_inputs;
+  // Called once every instance of a load() has loaded, before warmup starts (the
+  // lifecycle's loading -> warming transition).
+  std::function<void()> on_loaded;
 };
 
 // Loads one backend instance; replaceable in tests.
@@ -124,7 +141,9 @@ class Servable : public std::enable_shared_from_this<Servable> {
 
   // Checks the inputs against the signature, then queues the work. `done` is called
   // exactly once: inline for a rejected request (bad input: InvalidArgument, queue
-  // full: ResourceExhausted, stopping: Unavailable), otherwise on a worker thread.
+  // full: ResourceExhausted, stopping: Unavailable) and for a request run inline
+  // (config.inline_below: then submit() returns after the forward), otherwise on a
+  // worker thread.
   // The request's deadline is the earlier of `deadline` and now + config.timeout
   // (when set); if it passes while the request is queued, `done` gets
   // DeadlineExceeded and the backend never sees the request.
@@ -150,28 +169,42 @@ class Servable : public std::enable_shared_from_this<Servable> {
   void enqueue(std::vector<Tensor> inputs, InferDone done, bool counted,
                std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
-  // One backend instance and the thread that feeds it.
+  // One backend instance and the thread that feeds it. Shared with the inline
+  // snapshot (runners_), so a submitting thread that read an older snapshot still
+  // holds a live Worker; its backend is only freed after join_retired() or stop()
+  // claimed `busy` for good.
   struct Worker {
     std::unique_ptr<backends::Backend> backend;
     std::thread thread;
     std::atomic<bool> quit{false};
+    std::atomic<bool> busy{false};  // claimed by whoever runs the backend now
   };
+  using Runners = std::vector<std::shared_ptr<Worker>>;
 
   Servable(ServableConfig config, metrics::MetricsRegistry* metrics);
   backends::LoadRequest load_request();
-  Result<std::vector<std::unique_ptr<backends::Backend>>> load_backends(int n);
+  // Loads (and warms, when `warm`) n instances, at background priority when allowed.
+  Result<std::vector<std::unique_ptr<backends::Backend>>> load_backends(int n, bool warm = false);
+  Result<std::vector<std::unique_ptr<backends::Backend>>> load_backends_here(int n, bool warm);
   void start_workers(std::vector<std::unique_ptr<backends::Backend>> backends);  // pool_mu_ held
   // Tells the last `n` workers to quit and takes them out of the pool (pool_mu_
   // held); join_retired() then waits for them and frees their backends, without
   // pool_mu_.
-  std::vector<std::unique_ptr<Worker>> detach_workers(size_t n);
-  void join_retired(std::vector<std::unique_ptr<Worker>> retired);
+  std::vector<std::shared_ptr<Worker>> detach_workers(size_t n);
+  void join_retired(std::vector<std::shared_ptr<Worker>> retired);
+  void publish_runners();  // pool_mu_ held: runners_ = workers_
+  // Runs `request` at once on an idle instance when the inline rule allows it; false
+  // (nothing happened) otherwise.
+  bool try_run_inline(QueuedRequest& request);
+  bool inline_allowed() const;
+  void note_run_time(SteadyClock::duration took);
   // A cold submit: starts the load when it is the first, and queues the request.
   void enqueue_cold(QueuedRequest& request);
   void push(QueuedRequest& request);
   void fail_all(std::vector<QueuedRequest> requests, const Status& why);
   void worker_loop(Worker* worker);
-  void run_batch(backends::Backend& backend, Batch& batch);
+  // Claims the instance (`busy`) for the backend call only, not for the callbacks.
+  void run_batch(backends::Backend& backend, std::atomic<bool>& busy, Batch& batch);
   void answer_expired(QueuedRequest& request);
   // Records the request's statistics, stops counting it in flight, then answers it.
   void finish(QueuedRequest& request, Result<std::vector<Tensor>> result, SteadyClock::time_point started,
@@ -192,8 +225,12 @@ class Servable : public std::enable_shared_from_this<Servable> {
   std::atomic<int> active_instances_{0};
 
   std::mutex pool_mu_;  // guards workers_, stopped_ and residency changes
-  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::shared_ptr<Worker>> workers_;
   bool stopped_ = false;
+  // The instances a submitting thread may run inline (a copy of workers_).
+  std::atomic<std::shared_ptr<const Runners>> runners_;
+  // A moving average of one request's backend time (ns; 0: none measured yet).
+  std::atomic<int64_t> run_ns_avg_{0};
   std::once_flag stop_once_;
 };
 

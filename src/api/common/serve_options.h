@@ -41,6 +41,9 @@ struct ServeOptions {
   std::string management_host = "127.0.0.1";
   int intra_op_threads = 1;
   int warmup_runs = 3;  // TorchScript's profiling executor optimises after a few runs
+  // --inline-below-us: a model whose forward is shorter runs on the I/O thread that
+  // read its request (no batching, in process); 0 turns it off.
+  int64_t inline_below_us = 200;
   // Bytes all `load: on_demand` versions may keep resident together; the least
   // recently used idle ones are evicted beyond it. 0: no limit (`--memory-budget 4Gi`).
   int64_t memory_budget_bytes = 0;
