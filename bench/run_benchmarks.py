@@ -577,7 +577,7 @@ def render(suite, started, finished):
             "which the deployment is replaced by one with the other version alone (a PUT: load and warm the new "
             "version, switch routes, drain and unload the old one). This script (`bench/run_benchmarks.py`) sends "
             "the PUT while `quiver bench` runs and polls until the new revision serves. Loading and warmup run at "
-            "a lower CPU priority than serving (nice +10), so the load takes the cores serving leaves.\n")
+            "a lower CPU priority than serving (nice +5), so the load takes the cores serving leaves.\n")
         add("| pair | window | PUT at | serving at | requests | p50 ms | p90 ms | p99 ms | errors | p99 / steady |")
         add("|---|---|---|---|---|---|---|---|---|---|")
         for i, (p, rt) in enumerate(zip(fr["pairs"], ratios), 1):

@@ -13,8 +13,12 @@
 
 namespace quiver::serving {
 
-// How much lower than the caller's the helper's priority is (nice steps).
-inline constexpr int kBackgroundNiceSteps = 10;
+// How much lower than the caller's the helper's priority is (nice steps). Each step
+// is about a quarter less CPU share; five steps give the helper about a third of a
+// serving thread's share when they compete, so serving comes first, yet a server
+// saturated for minutes still finishes loading the version that is to replace a bad
+// one (ten steps, a tenth, starved a warmup of a few CPU seconds for minutes).
+inline constexpr int kBackgroundNiceSteps = 5;
 
 // Runs `work` on a helper thread whose nice value is the caller's plus
 // kBackgroundNiceSteps (capped at 19), and waits for it. Exceptions from `work`
