@@ -77,9 +77,12 @@ Result<std::shared_ptr<Servable>> Servable::load(const ServableConfig& config, c
   QUIVER_RETURN_IF_ERROR(check_config(config));
   std::shared_ptr<Servable> s(new Servable(config, metrics));
   s->loader_ = loader;
-  QUIVER_ASSIGN_OR_RETURN(auto backends, s->load_backends(config.instances, /*warm=*/true));
+  auto backends = s->load_backends(config.instances, /*warm=*/true);
+  // It may capture the caller's state by reference: never kept past this call.
+  s->config_.on_loaded = nullptr;
+  if (!backends.is_ok()) return backends.status();
   std::lock_guard lock(s->pool_mu_);
-  s->start_workers(std::move(backends));
+  s->start_workers(std::move(backends).value());
   return s;
 }
 

@@ -82,7 +82,8 @@ struct ServableConfig {
   int warmup_runs = 0;
   std::function<std::optional<std::vector<Tensor>>(const ModelSignature&)> warmup_inputs;
   // Called once every instance of a load() has loaded, before warmup starts (the
-  // lifecycle's loading -> warming transition).
+  // lifecycle's loading -> warming transition); on load()'s thread, and dropped
+  // before load() returns.
   std::function<void()> on_loaded;
 };
 
