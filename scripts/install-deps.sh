@@ -30,8 +30,9 @@ PACKAGES=(
   prometheus python3-yaml
   # the comparison server of the benchmarks (what users write by hand)
   python3-fastapi python3-uvicorn
-  # the HTTP floor of the benchmarks (nginx answering a fixed body) and its load generator
-  nginx-light wrk
+  # the HTTP floor of the benchmarks (nginx answering a fixed body) and its load generators
+  # (wrk; h2load for gRPC against HTTP under one client)
+  nginx-light wrk nghttp2-client
   # the plots of the on-demand benchmarks (bench/on_demand_benchmark.py -> docs/images/)
   python3-matplotlib
   curl

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -28,28 +27,71 @@ bool is_null_word(const std::string& s) {
 
 constexpr size_t kMaxNumberLength = 128;
 
+// The number forms of YAML 1.2's core schema, matched by hand: std::regex recursed once
+// per character (a scalar of some 10^5 digits overflowed the stack, found by
+// fuzz_spec_yaml) and cost more than the rest of the conversion together.
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Moves `i` past a run of decimal digits; whether there was at least one.
+bool skip_digits(std::string_view s, size_t& i) {
+  const size_t start = i;
+  while (i < s.size() && is_digit(s[i])) ++i;
+  return i > start;
+}
+
+size_t sign_length(std::string_view s) { return !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0; }
+
+// [-+]?[0-9]+
+bool is_decimal(std::string_view s) {
+  size_t i = sign_length(s);
+  return skip_digits(s, i) && i == s.size();
+}
+
+// 0x[0-9a-fA-F]+ or 0o[0-7]+
+bool is_radix(std::string_view s, int base) {
+  if (s.size() < 3 || !s.starts_with(base == 16 ? "0x" : "0o")) return false;
+  return std::all_of(s.begin() + 2, s.end(), [base](char c) {
+    if (base == 8) return c >= '0' && c <= '7';
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  });
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_float(std::string_view s) {
+  size_t i = sign_length(s);
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!skip_digits(s, i)) return false;
+  } else {
+    if (!skip_digits(s, i)) return false;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      skip_digits(s, i);
+    }
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    i += sign_length(s.substr(i));
+    if (!skip_digits(s, i)) return false;
+  }
+  return i == s.size();
+}
+
 // An unquoted scalar, typed by YAML 1.2's core schema.
 json plain_scalar(const std::string& s) {
-  static const std::regex kDecimal(R"([-+]?[0-9]+)");
-  static const std::regex kHex(R"(0x[0-9a-fA-F]+)");
-  static const std::regex kOctal(R"(0o[0-7]+)");
-  static const std::regex kFloat(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
-
   if (is_null_word(s)) return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
-  // std::regex recurses once per character: a scalar of some 10^5 digits overflowed
-  // the stack (found by fuzz_spec_yaml). No number in a spec is this long; it stays text.
+  // No number in a spec is this long; it stays text (and strtod never sees 10^5 digits).
   if (s.size() > kMaxNumberLength) return s;
-  // Most scalars are words: only these can start a number, and skipping the regexes for
-  // the rest keeps a document of many values cheap (found by fuzz_spec_yaml: an alias
-  // bomb of 10^5 words took seconds in the regexes).
+  // Most scalars are words: only these can start a number, and a document of many
+  // values stays cheap (found by fuzz_spec_yaml: an alias bomb of 10^5 words).
   const char first = s.front();
-  if (!((first >= '0' && first <= '9') || first == '-' || first == '+' || first == '.')) return s;
+  if (!(is_digit(first) || first == '-' || first == '+' || first == '.')) return s;
 
   const char* begin = s.data();
   const char* end = s.data() + s.size();
-  if (std::regex_match(s, kDecimal)) {
+  if (is_decimal(s)) {
     const char* digits = begin + (s.front() == '+' ? 1 : 0);
     int64_t value = 0;
     if (std::from_chars(digits, end, value).ec == std::errc()) return value;
@@ -57,13 +99,13 @@ json plain_scalar(const std::string& s) {
     if (std::from_chars(digits, end, big).ec == std::errc()) return big;
     return std::strtod(begin, nullptr);  // too large for 64 bits: keep it a number
   }
-  if (std::regex_match(s, kHex) || std::regex_match(s, kOctal)) {
+  if (is_radix(s, 16) || is_radix(s, 8)) {
     uint64_t value = 0;
     const int base = s[1] == 'x' ? 16 : 8;
     if (std::from_chars(begin + 2, end, value, base).ec == std::errc()) return value;
     return s;
   }
-  if (std::regex_match(s, kFloat)) return std::strtod(begin, nullptr);
+  if (is_float(s)) return std::strtod(begin, nullptr);
   // .inf and .nan have no JSON spelling; they stay text and the server says why.
   return s;
 }

@@ -45,6 +45,48 @@ explicit_text: !!str 12
   EXPECT_EQ(doc["explicit_text"], json("12"));
 }
 
+// The edges of YAML 1.2's core-schema number forms: what is a number, and what stays text.
+TEST(YamlToJsonTest, TypesEveryCoreSchemaNumberFormAndNothingElse) {
+  const json doc = must_convert(R"(
+plus: +5
+leading_dot: .5
+trailing_dot: 5.
+negative_fraction: -.5
+small: 1.5e-3
+big_exponent: 2E+2
+octal: 0o17
+hex_upper: 0xFF
+huge: 123456789012345678901234567890
+unsigned: 18446744073709551615
+bare_e: 1e
+minus_word: -x
+plus_only: +
+dot_only: .
+exponent_sign_only: 1e+
+dot_exponent: .e5
+empty_hex: 0x
+bad_octal: 0o8
+bad_hex: 0xG
+two_dots: 1.2.3
+underscores: 1_000
+infinity: .inf
+)");
+  EXPECT_EQ(doc["plus"], json(5));
+  EXPECT_DOUBLE_EQ(doc["leading_dot"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(doc["trailing_dot"].get<double>(), 5.0);
+  EXPECT_DOUBLE_EQ(doc["negative_fraction"].get<double>(), -0.5);
+  EXPECT_DOUBLE_EQ(doc["small"].get<double>(), 0.0015);
+  EXPECT_DOUBLE_EQ(doc["big_exponent"].get<double>(), 200.0);
+  EXPECT_EQ(doc["octal"], json(15));
+  EXPECT_EQ(doc["hex_upper"], json(255));
+  EXPECT_TRUE(doc["huge"].is_number_float());
+  EXPECT_EQ(doc["unsigned"], json(18446744073709551615ULL));
+  for (const char* text : {"bare_e", "minus_word", "plus_only", "dot_only", "exponent_sign_only", "dot_exponent",
+                           "empty_hex", "bad_octal", "bad_hex", "two_dots", "underscores", "infinity"}) {
+    EXPECT_TRUE(doc[text].is_string()) << text << " became " << doc[text].dump();
+  }
+}
+
 TEST(YamlToJsonTest, ConvertsNestedMappingsAndLists) {
   const json doc = must_convert(R"(
 versions:
