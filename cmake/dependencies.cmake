@@ -13,7 +13,10 @@ find_package(SQLite3 REQUIRED)
 find_package(PostgreSQL REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(ZLIB REQUIRED)
-find_package(CURL REQUIRED)  # S3 remote artifact copies (libcurl signs SigV4 itself)
+find_package(CURL REQUIRED)
+if(QUIVER_JEMALLOC)
+  find_library(JEMALLOC_LIBRARY jemalloc REQUIRED)  # the server's allocator (src/CMakeLists.txt)
+endif()  # S3 remote artifact copies (libcurl signs SigV4 itself)
 
 # libtorch: TorchConfig.cmake ships with Debian's libtorch-dev.
 find_package(Torch REQUIRED)

@@ -632,8 +632,9 @@ def test_probes_and_the_hpa_metric_on_the_real_server(rendered, tmp_path, exampl
         r = requests.put(management + "/v1/deployments/iris", headers=headers, timeout=30,
                          json={"versions": [{"version": 1}], "traffic": [{"version": 1, "weight": 100}]})
         assert r.status_code == 200, r.text
+        # The server is ready before the deployment's version is loaded: wait for the model.
         deadline = time.time() + 120
-        while requests.get(inference + "/v2/health/ready", timeout=10).status_code != 200:
+        while not requests.get(inference + "/v2/models/iris/ready", headers=headers, timeout=10).json().get("ready"):
             assert time.time() < deadline, "the deployment did not become ready"
             time.sleep(0.1)
         for _ in range(5):
