@@ -101,7 +101,7 @@ struct HttpServer::Impl {
   void add_route(std::string method, std::string_view pattern, RouteTarget target);
   Status listen();
   void accept_next();
-  void on_accept(boost::system::error_code ec, tcp::socket socket);
+  void on_accept(boost::system::error_code ec, detail::ConnectionSocket socket);
   void stop();
 
   // Declared first so it is destroyed last: the acceptor and timer below use it.
@@ -172,10 +172,10 @@ void HttpServer::Impl::accept_next() {
   // Each connection gets its own strand: its handlers never run concurrently, while
   // different connections run in parallel on the pool.
   acceptor->async_accept(net::make_strand(*io_context),
-                         [this](boost::system::error_code ec, tcp::socket socket) { on_accept(ec, std::move(socket)); });
+                         [this](boost::system::error_code ec, detail::ConnectionSocket socket) { on_accept(ec, std::move(socket)); });
 }
 
-void HttpServer::Impl::on_accept(boost::system::error_code ec, tcp::socket socket) {
+void HttpServer::Impl::on_accept(boost::system::error_code ec, detail::ConnectionSocket socket) {
   if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
   if (ec) {
     // E.g. out of file descriptors: retry shortly instead of spinning.

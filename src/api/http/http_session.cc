@@ -131,7 +131,7 @@ bhttp::response<bhttp::string_body> to_message(HttpResponse response, bool keep_
 
 }  // namespace
 
-Session::Session(tcp::socket socket, std::shared_ptr<ServerContext> context,
+Session::Session(ConnectionSocket socket, std::shared_ptr<ServerContext> context,
                  std::weak_ptr<net::io_context> io_context, uint64_t id)
     : stream_(std::move(socket), context->options.tls ? context->options.tls->current() : nullptr),
       // Bounded: a header or a chunk-size line that never ends cannot grow it without limit.

@@ -72,7 +72,7 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   // `io_context` is weak because the Session must not keep it alive: pending
   // operations inside the io_context own the Session.
-  Session(boost::asio::ip::tcp::socket socket, std::shared_ptr<ServerContext> context,
+  Session(ConnectionSocket socket, std::shared_ptr<ServerContext> context,
           std::weak_ptr<boost::asio::io_context> io_context, uint64_t id);
   ~Session();  // unregisters from the ServerContext (if close() did not already)
 
@@ -145,7 +145,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   SessionStream stream_;
   boost::beast::flat_buffer buffer_;
-  boost::asio::steady_timer read_timer_;  // header and body deadlines
+  boost::asio::basic_waitable_timer<std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
+                                    ConnectionExecutor>
+      read_timer_;  // header and body deadlines
   const std::shared_ptr<ServerContext> context_;
   const std::weak_ptr<boost::asio::io_context> io_context_;
   const uint64_t id_;

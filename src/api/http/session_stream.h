@@ -11,22 +11,33 @@
 #include <optional>
 #include <utility>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 namespace quiver::http::detail {
 
+// A connection's executor, its socket and its TCP stream, named by the executor's
+// concrete type. asio's default, the type-erased any_io_executor, is copied (and its
+// strand's reference count touched) by every read, write and timer of a request: about
+// 6% of the server's CPU in a profile at 32 connections; in alternated runs the concrete
+// type lowered p50 at one connection by about 20 us.
+using ConnectionExecutor = boost::asio::strand<boost::asio::io_context::executor_type>;
+using ConnectionSocket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, ConnectionExecutor>;
+using TcpStream = boost::beast::basic_stream<boost::asio::ip::tcp, ConnectionExecutor, boost::beast::unlimited_rate_policy>;
+
 class SessionStream {
  public:
-  using executor_type = boost::beast::tcp_stream::executor_type;
-  using Tls = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+  using executor_type = ConnectionExecutor;
+  using Tls = boost::beast::ssl_stream<TcpStream>;
 
   // With a context, the connection speaks TLS (after handshake()); without, plain TCP.
   // The context is kept alive as long as the connection: reloading the server's
   // certificate does not touch connections already open.
-  SessionStream(boost::asio::ip::tcp::socket socket, std::shared_ptr<boost::asio::ssl::context> context)
+  SessionStream(ConnectionSocket socket, std::shared_ptr<boost::asio::ssl::context> context)
       : context_(std::move(context)) {
     if (context_) {
       tls_.emplace(std::move(socket), *context_);
@@ -36,8 +47,8 @@ class SessionStream {
   }
 
   bool is_tls() const { return tls_.has_value(); }
-  boost::beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
-  boost::asio::ip::tcp::socket& socket() { return tcp().socket(); }
+  TcpStream& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
+  ConnectionSocket& socket() { return tcp().socket(); }
   executor_type get_executor() { return tcp().get_executor(); }
   // Precondition: is_tls().
   Tls& tls() { return *tls_; }
@@ -70,7 +81,7 @@ class SessionStream {
 
  private:
   std::shared_ptr<boost::asio::ssl::context> context_;  // declared first: outlives tls_
-  std::optional<boost::beast::tcp_stream> plain_;
+  std::optional<TcpStream> plain_;
   std::optional<Tls> tls_;
 };
 
