@@ -443,7 +443,7 @@ def render(suite, started, finished):
         "latency per request with steady_clock, exact nearest-rank percentiles over every successful request). "
         "The client runs on the same cores as the server, so every served number includes its cost.")
     add("- Servers: `quiver serve --http-port 0` with a fresh data directory per benchmark, default "
-        "options (one intra-op thread per instance, one HTTP thread per core).\n")
+        "options (one intra-op thread per instance, HTTP I/O threads on half the cores, registry and other blocking handlers on their own pool).\n")
     add("To reproduce everything: `scripts/bench.sh` (about five minutes once built). The exact commands of this run "
         "follow each result; ports and temporary paths change from run to run.\n")
 

@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--http-port", options.http_port, "HTTP port (0 picks a free one)")->capture_default_str();
   serve_cmd->add_option("--grpc-port", options.grpc_port, "gRPC port (0 picks a free one)")->capture_default_str();
   serve_cmd->add_option("--data-dir", data_dir, "Registry and blob store folder")->capture_default_str();
-  serve_cmd->add_option("--http-threads", options.http_threads, "I/O threads (0: one per core)");
+  serve_cmd->add_option("--http-threads", options.http_threads, "HTTP I/O threads (0: half the cores, at least one)");
   serve_cmd->add_option("--max-body-bytes", options.max_body_bytes,
                         "Largest buffered request body, compressed or inflated, and gRPC message (413)")
       ->capture_default_str();

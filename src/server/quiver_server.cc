@@ -102,6 +102,12 @@ bool is_management_route(std::string_view pattern) {
          pattern == "/metrics" || pattern == "/ui" || pattern.starts_with("/ui/");
 }
 bool is_health_route(std::string_view pattern) { return pattern.starts_with("/v2/health/") || pattern == "/readyz"; }
+// Handlers that commit to the registry, write blobs, wait on a remote database or
+// render every series (/metrics) run off the I/O threads (HttpServerOptions::
+// blocking_route): inference, health and the console's files never wait behind them.
+bool is_blocking_route(std::string_view pattern) {
+  return pattern.starts_with("/v1/") || pattern.starts_with("/v2/repository") || pattern == "/metrics";
+}
 
 Status validate_cluster_options(const ServeOptions& o) {
   if (o.heartbeat_ms * 2 > o.leader_lease_ms)
@@ -359,6 +365,7 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   ho.host = o.host;
   ho.port = static_cast<uint16_t>(o.http_port);
   ho.threads = o.http_threads;
+  ho.blocking_route = [](std::string_view, std::string_view pattern) { return is_blocking_route(pattern); };
   ho.max_body_bytes = o.max_body_bytes;
   ho.max_upload_bytes = o.max_upload_bytes;
   ho.max_header_bytes = o.max_header_bytes;

@@ -36,7 +36,7 @@ using api::TlsContextProvider;
 struct HttpServerOptions {
   std::string host = "0.0.0.0";
   uint16_t port = 8000;                          // 0 picks a free port; see port()
-  int threads = 0;                               // 0: hardware concurrency, at least 2
+  int threads = 0;                               // 0: half the cores, at least 1 (see start())
   uint64_t max_body_bytes = 64ull << 20;         // buffered routes, on the wire and inflated: 413
   uint64_t max_upload_bytes = 8ull << 30;        // route_upload routes: 413
   uint32_t max_header_bytes = 16 << 10;          // request line + header fields: 431
@@ -56,6 +56,12 @@ struct HttpServerOptions {
   // Routes this server registers: when set, route() and route_upload() skip the
   // patterns it refuses (one set of endpoint groups split over two listeners).
   std::function<bool(std::string_view method, std::string_view pattern)> route_filter;
+  // Routes whose handlers may block (registry commits, disk, a remote database): their
+  // handler, or an upload's finish(), runs on a pool of `blocking_threads` instead of
+  // the I/O thread that read the request, so a slow commit never holds up the
+  // requests of other connections. Unset: every handler runs on an I/O thread.
+  std::function<bool(std::string_view method, std::string_view pattern)> blocking_route;
+  int blocking_threads = 4;
   // When set, connections speak TLS with the provider's current context (tls_context.h).
   std::shared_ptr<TlsContextProvider> tls;
   // When set, every request is written to it as one JSON line (access_log.h). Every

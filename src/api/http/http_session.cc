@@ -598,32 +598,60 @@ Responder Session::make_responder() {
   return [state](HttpResponse response) { state->respond(std::move(response)); };
 }
 
+namespace {
+
+// A route's handler: an exception becomes a 500 for this request, not a dead server.
+void invoke_handler(const RouteTarget& target, const std::shared_ptr<HttpRequest>& request, const Responder& respond) {
+  try {
+    target.handler(request, respond);
+  } catch (const std::exception& e) {
+    spdlog::error("HTTP handler for {} {} threw: {}", request->method, request->path, e.what());
+    respond(HttpResponse::error(internal_error(std::string("internal error: ") + e.what())));
+  } catch (...) {
+    spdlog::error("HTTP handler for {} {} threw an unknown exception", request->method, request->path);
+    respond(HttpResponse::error(internal_error("internal error: unknown exception from the handler")));
+  }
+}
+
+void invoke_finish(UploadSink& sink, const Responder& respond) {
+  try {
+    sink.finish(respond);
+  } catch (const std::exception& e) {
+    respond(HttpResponse::error(internal_error(std::string("internal error: ") + e.what())));
+  } catch (...) {
+    respond(HttpResponse::error(internal_error("internal error: unknown exception while finishing the upload")));
+  }
+}
+
+}  // namespace
+
 void Session::run_handler() {
   phase_ = Phase::kHandling;
   stream_.expires_never();  // a slow model is not an idle client
   Responder respond = make_responder();
-  try {
-    target_->handler(request_, respond);
-  } catch (const std::exception& e) {
-    spdlog::error("HTTP handler for {} {} threw: {}", request_->method, request_->path, e.what());
-    respond(HttpResponse::error(internal_error(std::string("internal error: ") + e.what())));
-  } catch (...) {
-    spdlog::error("HTTP handler for {} {} threw an unknown exception", request_->method, request_->path);
-    respond(HttpResponse::error(internal_error("internal error: unknown exception from the handler")));
+  if (target_->blocking && context_->blocking_pool) {
+    // The context keeps the route table (and so *target_) alive; the request is not
+    // touched by the session until the response comes back.
+    net::post(*context_->blocking_pool,
+              [context = context_, target = target_, request = request_, respond = std::move(respond)] {
+                invoke_handler(*target, request, respond);
+              });
+    return;
   }
+  invoke_handler(*target_, request_, respond);
 }
 
 void Session::finish_upload() {
   phase_ = Phase::kHandling;
   stream_.expires_never();
   Responder respond = make_responder();
-  try {
-    sink_->finish(respond);
-  } catch (const std::exception& e) {
-    respond(HttpResponse::error(internal_error(std::string("internal error: ") + e.what())));
-  } catch (...) {
-    respond(HttpResponse::error(internal_error("internal error: unknown exception while finishing the upload")));
+  if (target_->blocking && context_->blocking_pool) {
+    // The pool's copy keeps the sink alive if the session lets go of it meanwhile.
+    net::post(*context_->blocking_pool,
+              [sink = sink_, respond = std::move(respond)] { invoke_finish(*sink, respond); });
+    return;
   }
+  invoke_finish(*sink_, respond);
 }
 
 // ---- writing the response -------------------------------------------------------

@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -58,6 +59,9 @@ HttpResponse error_with_status(int status, const std::string& message);
 struct ServerContext {
   HttpServerOptions options;
   RouteTable routes;  // read-only once the server has started
+  // Runs the handlers of blocking routes (HttpServerOptions::blocking_route); set by
+  // start() when there are any, joined by stop() after the I/O threads.
+  std::shared_ptr<boost::asio::thread_pool> blocking_pool;
   RequestGuard guard;  // access control and audit (request_guard.h); may be empty
 
   // Live connections, so stop() can close them and wait for them to finish.
@@ -177,7 +181,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<HttpRequest> request_;
   std::string raw_path_;  // still percent-encoded, for the router
   const RouteTarget* target_ = nullptr;
-  std::unique_ptr<UploadSink> sink_;
+  std::shared_ptr<UploadSink> sink_;  // shared with a finish() running on the blocking pool
   std::function<void(HttpResponse&)> on_response_;  // from the request guard, for this request
   boost::beast::http::response<boost::beast::http::empty_body> continue_response_;
   std::optional<boost::beast::http::response<boost::beast::http::string_body>> response_;

@@ -24,6 +24,7 @@ namespace quiver::http {
 struct RouteTarget {
   Handler handler;        // whole body buffered
   UploadHandler upload;   // body streamed into an UploadSink
+  bool blocking = false;  // handler / UploadSink::finish run on the server's blocking pool
 };
 
 struct RouteMatch {
