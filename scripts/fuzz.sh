@@ -147,6 +147,10 @@ cmd_long() {
     if nice -n 19 "$BUILD/fuzz_$t" $(target_options "$t") "${extra[@]}" -runs="$runs" "${cap[@]}" -artifact_prefix="$BUILD/artifacts/$t-" \
          "$BUILD/corpus/$t" "$SEEDS/$t" >"$log" 2>&1; then
       result="no crash, leak or timeout"
+    elif grep -q "libFuzzer: run interrupted" "$log" && ! grep -q "ERROR:" "$log"; then
+      # Stopped by a signal (SIGINT) with no finding: a session's share of a run that
+      # continues later on the same corpus.
+      result="interrupted, no crash, leak or timeout"
     else
       # The finding's own line, not a mutation log line that happens to hold "timeout".
       result="FAILED: $(grep -m1 -oE 'invariant failed.*|ERROR: [A-Za-z]+: [a-z-]+|ALARM: working on the last Unit for [0-9]+ seconds|out-of-memory \(used: [0-9]+Mb' "$log" || echo "exit status $?")"
