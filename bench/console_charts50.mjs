@@ -193,7 +193,9 @@ node bench/console_charts50.mjs --write docs/benchmarks.md
     const next = doc.indexOf("\n## ", start + HEADING.length);
     doc = doc.slice(0, start) + text + (next >= 0 ? doc.slice(next + 1) : "");
   } else {
-    doc = doc.replace(/\n*$/, "\n\n") + text;
+    // A new section goes before the one that follows it in the suite (l), else last.
+    const later = doc.indexOf("\n## l. ");
+    doc = later >= 0 ? doc.slice(0, later + 1) + text + "\n" + doc.slice(later + 1) : doc.replace(/\n*$/, "\n\n") + text;
   }
   writeFileSync(path, doc);
 }

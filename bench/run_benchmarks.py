@@ -444,7 +444,7 @@ def render(suite, started, finished):
         "The client runs on the same cores as the server, so every served number includes its cost.")
     add("- Servers: `quiver serve --http-port 0` with a fresh data directory per benchmark, default "
         "options (one intra-op thread per instance, HTTP I/O threads on half the cores, registry and other blocking handlers on their own pool).\n")
-    add("To reproduce everything: `scripts/bench.sh` (about five minutes once built). The exact commands of this run "
+    add("To reproduce everything: `scripts/bench.sh` (about 35 minutes once built; `SKIP_SCALE=1` leaves out sections i to l, about 10). The exact commands of this run "
         "follow each result; ports and temporary paths change from run to run.\n")
 
     raw = r.get("raw", {})

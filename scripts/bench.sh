@@ -3,9 +3,12 @@
 # docs/benchmarks.md with the numbers and the exact commands of this run.
 # Sections a-h come from bench/run_benchmarks.py (extra arguments go to it, e.g.
 # --duration 4, --only ab); i (on-demand loading at scale, bench/on_demand_benchmark.py;
-# ON_DEMAND_ARGS, e.g. "--listing 10000", shrinks it) and j (the console's cost,
-# bench/console_overhead.py) replace their own sections afterwards. BUILD_DIR (default:
-# build) picks the build directory. SKIP_SCALE=1 skips i and j.
+# ON_DEMAND_ARGS, e.g. "--listing 10000", shrinks it), j (the console's cost,
+# bench/console_overhead.py), k (the console's charts, bench/console_charts50.mjs) and
+# l (replicas, bench/scale_out_benchmark.py) replace their own sections afterwards.
+# BUILD_DIR (default: build) picks the build directory. SKIP_SCALE=1 skips i to l.
+# The whole run takes about 35 minutes once built, most of it registering 100,000
+# versions in i; a to h alone about 10.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build}"
@@ -16,6 +19,10 @@ if [ -z "${SKIP_SCALE:-}" ]; then
   # shellcheck disable=SC2086
   /usr/bin/python3 bench/on_demand_benchmark.py --write docs/benchmarks.md ${ON_DEMAND_ARGS:-}
   /usr/bin/python3 bench/console_overhead.py --build-dir "$BUILD_DIR" --out docs/benchmarks.md
+  # k: the console's charts with 50 live versions in headless chromium, through the
+  # browser tests' harness and its npm packages (installed from their lockfile)
+  [ -f tests/browser/node_modules/.package-lock.json ] || (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  QUIVER_BINARY="$BUILD_DIR/quiver" node bench/console_charts50.mjs --write docs/benchmarks.md
   # l: replicas sharing PostgreSQL (about 4 minutes; also skipped by SKIP_SCALE)
   /usr/bin/python3 bench/scale_out_benchmark.py --binary "$BUILD_DIR/quiver" --write docs/benchmarks.md
 fi
