@@ -511,7 +511,7 @@ def render(suite, started, finished):
         p99 = ms(q, "p99") / max(ms(f, "p99"), 1e-9)
         add("## c. Versus FastAPI + uvicorn + PyTorch (iris, 32 connections)\n")
         add("The same TorchScript file behind `bench/fastapi_server.py` (FastAPI reading the body with `await request.json()`, as users write it, "
-            "`torch.jit.load`, `torch.no_grad()`, one uvicorn worker, one torch thread) and behind Quiver, each "
+            "`torch.jit.load`, `torch.no_grad()`, one uvicorn worker on uvloop with httptools, one torch thread) and behind Quiver, each "
             "driven by `quiver bench` with 32 connections and the same JSON request body, one after the other.\n")
         add("| server | infer/s | p50 ms | p90 ms | p99 ms | errors |")
         add("|---|---|---|---|---|---|")

@@ -30,8 +30,9 @@ PACKAGES=(
   python3-grpcio python3-protobuf
   # observability tests: a real Prometheus (it ships promtool) scraping the server
   prometheus python3-yaml
-  # the comparison server of the benchmarks (what users write by hand)
-  python3-fastapi python3-uvicorn
+  # the comparison server of the benchmarks (what users write by hand), on uvicorn's
+  # fast loop and parser as `pip install "uvicorn[standard]"` installs it
+  python3-fastapi python3-uvicorn python3-uvloop python3-httptools
   # the HTTP floor of the benchmarks (nginx answering a fixed body) and its load generators
   # (wrk; h2load for gRPC against HTTP under one client)
   nginx-light wrk nghttp2-client
