@@ -29,7 +29,7 @@ constexpr size_t kMaxNumberLength = 128;
 
 // The number forms of YAML 1.2's core schema, matched by hand: std::regex recursed once
 // per character (a scalar of some 10^5 digits overflowed the stack, found by
-// fuzz_spec_yaml) and cost more than the rest of the conversion together.
+// fuzz_spec_yaml) and took about 40% of yaml_to_json's time in a profile of that target.
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // Moves `i` past a run of decimal digits; whether there was at least one.
