@@ -155,6 +155,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--grpc-port", options.grpc_port, "gRPC port (0 picks a free one)")->capture_default_str();
   serve_cmd->add_option("--data-dir", data_dir, "Registry and blob store folder")->capture_default_str();
   serve_cmd->add_option("--http-threads", options.http_threads, "HTTP I/O threads (0: half the cores, at least one)");
+  serve_cmd->add_option("--grpc-threads", options.grpc_threads,
+                        "gRPC threads, each with its own completion queue (0: one per core)");
   serve_cmd->add_option("--max-body-bytes", options.max_body_bytes,
                         "Largest buffered request body, compressed or inflated, and gRPC message (413)")
       ->capture_default_str();

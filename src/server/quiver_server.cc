@@ -463,6 +463,7 @@ Result<std::unique_ptr<QuiverServer>> QuiverServer::start(const ServeOptions& o)
   go.max_message_bytes = static_cast<int>(std::min<uint64_t>(o.max_body_bytes, std::numeric_limits<int>::max()));
   go.max_metadata_bytes = o.max_header_bytes;
   go.max_concurrent_streams = o.grpc_max_concurrent_streams;
+  go.threads = o.grpc_threads;
   go.tensor_limits = o.tensor_limits;
   if (p->tls) {
     go.tls_cert_file = p->tls->grpc_cert_path().string();

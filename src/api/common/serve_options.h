@@ -17,7 +17,8 @@ struct ServeOptions {
   int http_port = 8000;  // 0 picks a free port
   int grpc_port = 8001;  // 0 picks a free port
   std::filesystem::path data_dir = "./quiver-data";
-  int http_threads = 0;  // 0: hardware concurrency
+  int http_threads = 0;  // 0: half the cores, at least one
+  int grpc_threads = 0;  // gRPC completion queues and their threads; 0: one per core
   // Limits on what clients send (docs/security.md, "Limits", explains each one).
   uint64_t max_body_bytes = 64ull << 20;    // a buffered body, compressed or inflated; a gRPC message
   uint64_t max_upload_bytes = 8ull << 30;   // a streamed upload (POST /v1/blobs)

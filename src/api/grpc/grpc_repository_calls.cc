@@ -82,10 +82,10 @@ Result<std::optional<std::string>> load_version(
   return version;
 }
 
-registry::Actor actor_of(grpc::CallbackServerContext* ctx) {
+registry::Actor actor_of(const grpc::ServerContext& ctx) {
   registry::Actor actor;
-  actor.client = "grpc (" + ctx->peer() + ")";
-  const auto& metadata = ctx->client_metadata();
+  actor.client = "grpc (" + ctx.peer() + ")";
+  const auto& metadata = ctx.client_metadata();
   if (auto it = metadata.find("x-quiver-reason"); it != metadata.end())
     actor.reason.assign(it->second.data(), it->second.size());
   return actor;
@@ -93,36 +93,36 @@ registry::Actor actor_of(grpc::CallbackServerContext* ctx) {
 
 }  // namespace
 
-grpc::ServerUnaryReactor* GrpcInferenceService::ModelConfig(grpc::CallbackServerContext* ctx,
-                                                            const inference::ModelConfigRequest* req,
-                                                            inference::ModelConfigResponse* resp) {
-  if (repository_ == nullptr) return finish(ctx, no_repository("ModelConfig"));
-  if (auto denied = authorize(ctx, auth::Permission::kModelMetadata, req->name()); !denied.ok())
-    return finish(ctx, denied);
+void GrpcInferenceService::ModelConfig(ModelConfigCall& call) {
+  const auto* req = &call.request();
+  auto* resp = &call.response();
+  if (repository_ == nullptr) return finish(call, no_repository("ModelConfig"));
+  if (auto denied = authorize(call.context(), auth::Permission::kModelMetadata, req->name()); !denied.ok())
+    return finish(call, denied);
   std::optional<std::string> version;
   if (!req->version().empty()) version = req->version();
   auto view = repository_->config(req->name(), version);
-  if (!view.is_ok()) return finish(ctx, view.status());
+  if (!view.is_ok()) return finish(call, view.status());
   fill_config(*view, *resp->mutable_config());
-  return finish(ctx, grpc::Status::OK);
+  return finish(call, grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryIndex(grpc::CallbackServerContext* ctx,
-                                                                const inference::RepositoryIndexRequest* req,
-                                                                inference::RepositoryIndexResponse* resp) {
-  if (repository_ == nullptr) return finish(ctx, no_repository("RepositoryIndex"));
+void GrpcInferenceService::RepositoryIndex(RepositoryIndexCall& call) {
+  const auto* req = &call.request();
+  auto* resp = &call.response();
+  if (repository_ == nullptr) return finish(call, no_repository("RepositoryIndex"));
   std::optional<auth::Principal> principal;
   if (authorizer_ != nullptr && authorizer_->enabled()) {
-    const auto& metadata = ctx->client_metadata();
+    const auto& metadata = call.context().client_metadata();
     const auto it = metadata.find("authorization");
     const std::string_view credentials =
         it == metadata.end() ? std::string_view() : std::string_view(it->second.data(), it->second.size());
     auto decision = authorizer_->authorize(credentials, auth::Permission::kRead, "");
-    if (!decision.allowed()) return finish(ctx, decision.status);
+    if (!decision.allowed()) return finish(call, decision.status);
     principal = decision.principal;
   }
   auto entries = repository_->index(req->ready());
-  if (!entries.is_ok()) return finish(ctx, entries.status());
+  if (!entries.is_ok()) return finish(call, entries.status());
   for (const auto& e : *entries) {
     // A token scoped to some models sees only those, as GET /v1/models shows it.
     if (principal && !principal->may_use_model(e.model)) continue;
@@ -132,37 +132,31 @@ grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryIndex(grpc::CallbackSe
     m->set_state(e.state);
     m->set_reason(e.reason);
   }
-  return finish(ctx, grpc::Status::OK);
+  return finish(call, grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelLoad(grpc::CallbackServerContext* ctx,
-                                                                    const inference::RepositoryModelLoadRequest* req,
-                                                                    inference::RepositoryModelLoadResponse*) {
-  if (repository_ == nullptr) return finish(ctx, no_repository("RepositoryModelLoad"));
-  if (auto denied = authorize(ctx, auth::Permission::kDeploy, req->model_name()); !denied.ok())
-    return finish(ctx, denied);
+void GrpcInferenceService::RepositoryModelLoad(RepositoryModelLoadCall& call) {
+  const auto* req = &call.request();
+  if (repository_ == nullptr) return finish(call, no_repository("RepositoryModelLoad"));
+  if (auto denied = authorize(call.context(), auth::Permission::kDeploy, req->model_name()); !denied.ok())
+    return finish(call, denied);
   auto version = load_version(req->parameters());
-  if (!version.is_ok()) return finish(ctx, version.status());
-  auto change = repository_->load(req->model_name(), *version, actor_of(ctx));
-  if (!change.is_ok()) return finish(ctx, change.status());
-  auto* reactor = ctx->DefaultReactor();
+  if (!version.is_ok()) return finish(call, version.status());
+  auto change = repository_->load(req->model_name(), *version, actor_of(call.context()));
+  if (!change.is_ok()) return finish(call, change.status());
   repository_->await(*change, lifecycle::AwaitKind::kLoaded, kRepositoryWait,
-                     [reactor](Status st) { reactor->Finish(to_grpc_status(st)); });
-  return reactor;
+                     [&call](Status st) { finish(call, st); });
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelUnload(
-    grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
-    inference::RepositoryModelUnloadResponse*) {
-  if (repository_ == nullptr) return finish(ctx, no_repository("RepositoryModelUnload"));
-  if (auto denied = authorize(ctx, auth::Permission::kDeploy, req->model_name()); !denied.ok())
-    return finish(ctx, denied);
-  auto change = repository_->unload(req->model_name(), actor_of(ctx));
-  if (!change.is_ok()) return finish(ctx, change.status());
-  auto* reactor = ctx->DefaultReactor();
+void GrpcInferenceService::RepositoryModelUnload(RepositoryModelUnloadCall& call) {
+  const auto* req = &call.request();
+  if (repository_ == nullptr) return finish(call, no_repository("RepositoryModelUnload"));
+  if (auto denied = authorize(call.context(), auth::Permission::kDeploy, req->model_name()); !denied.ok())
+    return finish(call, denied);
+  auto change = repository_->unload(req->model_name(), actor_of(call.context()));
+  if (!change.is_ok()) return finish(call, change.status());
   repository_->await(*change, lifecycle::AwaitKind::kUnloaded, kRepositoryWait,
-                     [reactor](Status st) { reactor->Finish(to_grpc_status(st)); });
-  return reactor;
+                     [&call](Status st) { finish(call, st); });
 }
 
 }  // namespace quiver::grpc_api

@@ -2,14 +2,19 @@
 
 #include <chrono>
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include "api/grpc/completion_queues.h"
 #include "api/grpc/grpc_inference_service.h"
 #include "api/grpc/unimplemented_service.h"
 
 namespace quiver::grpc_api {
+
+struct GrpcServer::AsyncService : inference::GRPCInferenceService::AsyncService {};
+
 namespace {
 
 // In-flight calls get this long to finish on stop; after it gRPC cancels them, and
@@ -57,6 +62,12 @@ GrpcServer::~GrpcServer() { stop(); }
 
 Status GrpcServer::start(const GrpcServerOptions& options) {
   if (server_) return failed_precondition("the gRPC server is already started");
+  // gRPC's locks are absl::Mutex. Debian builds absl without NDEBUG, which leaves its
+  // debug-only lock-order checking on: every lock and unlock then records the lock
+  // graph under one process-wide mutex, a serialisation point shared by every gRPC
+  // thread (it showed in the profile of gRPC calls). The setting is process-wide;
+  // nothing else in the server uses absl::Mutex, and TSan builds find lock inversions.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const std::string address = listen_address(options.host, options.port);
   int bound_port = 0;
   grpc::ServerBuilder builder;
@@ -71,23 +82,33 @@ Status GrpcServer::start(const GrpcServerOptions& options) {
   service_ = std::make_unique<GrpcInferenceService>(routes_, manager_, inference_, options.tensor_limits);
   service_->set_authorizer(authorizer_);
   service_->set_repository(repository_);
-  builder.RegisterService(service_.get());
+  async_ = std::make_unique<AsyncService>();
+  builder.RegisterService(async_.get());
   fallback_ = std::make_unique<UnimplementedService>();
-  builder.RegisterCallbackGenericService(fallback_.get());
+  builder.RegisterAsyncGenericService(&fallback_->generic());
+  queues_ = std::make_unique<CompletionQueues>();
+  queues_->add_to(builder, options.threads);
   server_ = builder.BuildAndStart();
   if (!server_ || bound_port == 0) {
     server_.reset();
+    queues_.reset();
     return unavailable("cannot listen for gRPC on " + address + " (address in use or not available)");
   }
+  service_->post_calls(*async_, *queues_);
+  fallback_->post_calls(*queues_);
+  queues_->start();
   port_ = static_cast<uint16_t>(bound_port);
   return Status::ok();
 }
 
 void GrpcServer::stop() {
   if (!server_) return;
+  // Stops accepting and fails the posted calls; a call a model is still computing
+  // keeps its queue thread's work going until it is answered.
   server_->Shutdown(std::chrono::system_clock::now() + kDrainTimeout);
-  server_->Wait();
+  queues_->stop();
   server_.reset();
+  queues_.reset();
 }
 
 }  // namespace quiver::grpc_api

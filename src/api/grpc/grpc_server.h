@@ -1,9 +1,10 @@
 // GrpcServer: the gRPC frontend's listener. Serves inference.GRPCInferenceService
-// (api/grpc/grpc_inference_service.h) on one address with gRPC's callback API, so
-// no gRPC thread waits for a model: calls finish from the servables' worker threads.
+// (api/grpc/grpc_inference_service.h) on one address with gRPC's completion-queue
+// API: one queue and one thread per core (api/grpc/completion_queues.h), and no
+// thread waits for a model: calls finish from the servables' worker threads.
 //
 // Lifetime: start() once; stop() (or the destructor) stops accepting, waits for
-// in-flight calls to finish, then joins gRPC's threads. The modules passed to the
+// in-flight calls to finish, then joins the queue threads. The modules passed to the
 // constructor must outlive stop(), and the servables must keep running until stop()
 // returns, since in-flight calls finish only when their model answers.
 // Thread-safety: port() may be called from any thread after start(); start() and
@@ -27,6 +28,7 @@ namespace quiver::auth { class Authorizer; }
 
 namespace quiver::grpc_api {
 
+class CompletionQueues;
 class GrpcInferenceService;
 class UnimplementedService;
 
@@ -39,6 +41,7 @@ struct GrpcServerOptions {
   int max_message_bytes = kDefaultMaxMessageBytes;  // larger: RESOURCE_EXHAUSTED
   uint32_t max_metadata_bytes = 16 << 10;           // request metadata (headers) per call
   uint32_t max_concurrent_streams = 100;            // calls in flight on one connection
+  int threads = 0;                                  // completion queues and their threads; 0: one per core
   TensorLimits tensor_limits;                       // what a ModelInfer request may declare
   // TLS: PEM files gRPC reads, and re-reads within a second when they change (the
   // HTTP side's TlsContextProvider keeps validated copies current). Empty: plaintext.
@@ -71,14 +74,20 @@ class GrpcServer {
   void set_repository(lifecycle::ModelRepository* repository) { repository_ = repository; }
 
  private:
+  struct AsyncService;  // gRPC's generated service, kept out of this header
+
   // Plaintext, or TLS from the options' files.
   std::shared_ptr<grpc::ServerCredentials> credentials(const GrpcServerOptions& options);
 
   routing::RoutePublisher& routes_;
   lifecycle::LifecycleManager& manager_;
   api::InferenceService& inference_;
-  std::unique_ptr<GrpcInferenceService> service_;  // made by start(), with the options' limits
+  // Made by start(). Declared before server_ so that they outlive it: the server's
+  // destructor still refers to the registered services and the queues.
+  std::unique_ptr<GrpcInferenceService> service_;  // the handlers, with the options' limits
+  std::unique_ptr<AsyncService> async_;             // gRPC's generated service: takes the requests
   std::unique_ptr<UnimplementedService> fallback_;  // every other method: UNIMPLEMENTED with a message
+  std::unique_ptr<CompletionQueues> queues_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;  // with TLS
   auth::Authorizer* authorizer_ = nullptr;

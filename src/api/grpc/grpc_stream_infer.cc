@@ -6,9 +6,14 @@
 // request is answered with its error_message; the stream stays open. Reads pause
 // while kMaxInFlight requests are unanswered, which bounds the memory one stream holds.
 //
-// Thread-safety: gRPC calls the reactions on its threads, inference completes on the
-// servables' workers; one mutex guards the state, and no gRPC operation is started
-// while it is held (a reaction may run inline).
+// The stream's operations (the new call, each read, each write, the finish) come back
+// on its completion queue; inference completes on the servables' workers. The object
+// deletes itself once its finish has gone out: by then no read or write is pending
+// (finish waits for the client's end of stream and for the last write), and no
+// inference callback is (finish waits for every answer).
+//
+// Thread-safety: one mutex guards the state; no gRPC operation is started while it is
+// held, so that the mutex is never held across gRPC's own locks.
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,18 +29,53 @@ using inference::ModelStreamInferResponse;
 
 constexpr int kMaxInFlight = 64;
 
-class StreamInferReactor final : public grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse> {
+class StreamInferCall final {
  public:
-  StreamInferReactor(GrpcInferenceService& service, grpc::CallbackServerContext* ctx)
-      : service_(service), ctx_(ctx) {
-    StartRead(&incoming_);
+  static void post(GrpcInferenceService& service, inference::GRPCInferenceService::AsyncService& async,
+                   grpc::ServerCompletionQueue* queue, LiveCalls& live) {
+    auto* call = new StreamInferCall(service, async, queue, live);
+    async.RequestModelStreamInfer(&call->ctx_, &call->stream_, queue, queue, &call->started_);
   }
 
-  void OnReadDone(bool ok) override {
+ private:
+  enum class Op { kStarted, kRead, kWrite, kFinish };
+  // One of the stream's operations; its queue hands it back to the stream.
+  struct OpTag final : CallTag {
+    OpTag(StreamInferCall& owner, Op which) : call(owner), op(which) {}
+    void proceed(bool ok) override { call.on(op, ok); }
+    StreamInferCall& call;
+    const Op op;
+  };
+
+  StreamInferCall(GrpcInferenceService& service, inference::GRPCInferenceService::AsyncService& async,
+                  grpc::ServerCompletionQueue* queue, LiveCalls& live)
+      : service_(service), async_(async), queue_(queue), live_(live), stream_(&ctx_) {
+    live_.added();
+  }
+  ~StreamInferCall() { live_.removed(); }
+
+  void on(Op op, bool ok) {
+    switch (op) {
+      case Op::kStarted:
+        if (!ok) {  // the server is shutting down
+          delete this;
+          return;
+        }
+        post(service_, async_, queue_, live_);  // the next stream's call waits in its place
+        stream_.Read(&incoming_, &read_);
+        return;
+      case Op::kRead: return on_read_done(ok);
+      case Op::kWrite: return on_write_done(ok);
+      case Op::kFinish: delete this; return;
+    }
+  }
+
+  void on_read_done(bool ok) {
     if (!ok) {  // the client closed its side (or the call ended)
       Step step;
       {
         std::lock_guard lock(mu_);
+        reading_ = false;
         reads_done_ = true;
         step = next_step_locked();
       }
@@ -45,19 +85,19 @@ class StreamInferReactor final : public grpc::ServerBidiReactor<ModelInferReques
     auto request = std::make_shared<ModelInferRequest>();
     request->Swap(&incoming_);
     uint64_t seq = 0;
-    bool read_more = false;
+    Step step;
     {
       std::lock_guard lock(mu_);
       seq = next_seq_++;
       ++in_flight_;
-      read_more = in_flight_ < kMaxInFlight;
-      reading_ = read_more;
+      reading_ = false;
+      step = next_step_locked();
     }
-    if (read_more) StartRead(&incoming_);
+    run(step);
     start_inference(seq, std::move(request));
   }
 
-  void OnWriteDone(bool ok) override {
+  void on_write_done(bool ok) {
     Step step;
     {
       std::lock_guard lock(mu_);
@@ -68,9 +108,6 @@ class StreamInferReactor final : public grpc::ServerBidiReactor<ModelInferReques
     run(step);
   }
 
-  void OnDone() override { delete this; }
-
- private:
   // What to start once the mutex is released.
   struct Step {
     const ModelStreamInferResponse* write = nullptr;
@@ -84,7 +121,7 @@ class StreamInferReactor final : public grpc::ServerBidiReactor<ModelInferReques
       return answer(seq, *request, invalid_argument("invalid inference request: model_name is empty"));
     if (auto denied = service_.authorize(ctx_, auth::Permission::kInfer, model); !denied.ok())
       return answer(seq, *request, Status(status_code_of(denied), denied.error_message()));
-    auto prepared = prepare_infer_call(*request, ctx_->client_metadata(), ctx_->deadline(), service_.limits());
+    auto prepared = prepare_infer_call(*request, ctx_.client_metadata(), ctx_.deadline(), service_.limits());
     if (!prepared.is_ok()) return answer(seq, *request, prepared.status());
     service_.inference().infer(std::move(prepared->call),
                                [this, seq, request, typed = prepared->typed](Result<api::InferOutcome> r,
@@ -142,7 +179,8 @@ class StreamInferReactor final : public grpc::ServerBidiReactor<ModelInferReques
       }
     }
     if (broken_) ready_.clear();
-    if (!reading_ && !reads_done_ && !broken_ && in_flight_ < kMaxInFlight) {
+    // A broken stream still reads, to learn of its end (the read fails at once).
+    if (!reading_ && !reads_done_ && (broken_ || in_flight_ < kMaxInFlight)) {
       reading_ = true;
       step.read = true;
     }
@@ -156,13 +194,21 @@ class StreamInferReactor final : public grpc::ServerBidiReactor<ModelInferReques
   }
 
   void run(const Step& step) {
-    if (step.write != nullptr) StartWrite(step.write);
-    if (step.read) StartRead(&incoming_);
-    if (step.finish) Finish(grpc::Status::OK);
+    if (step.write != nullptr) stream_.Write(*step.write, &write_);
+    if (step.read) stream_.Read(&incoming_, &read_);
+    if (step.finish) stream_.Finish(grpc::Status::OK, &finish_);
   }
 
   GrpcInferenceService& service_;
-  grpc::CallbackServerContext* ctx_;
+  inference::GRPCInferenceService::AsyncService& async_;
+  grpc::ServerCompletionQueue* const queue_;
+  LiveCalls& live_;
+  grpc::ServerContext ctx_;
+  grpc::ServerAsyncReaderWriter<ModelStreamInferResponse, ModelInferRequest> stream_;
+  OpTag started_{*this, Op::kStarted};
+  OpTag read_{*this, Op::kRead};
+  OpTag write_{*this, Op::kWrite};
+  OpTag finish_{*this, Op::kFinish};
   ModelInferRequest incoming_;  // the read in progress fills it; only one at a time
 
   std::mutex mu_;
@@ -180,9 +226,9 @@ class StreamInferReactor final : public grpc::ServerBidiReactor<ModelInferReques
 
 }  // namespace
 
-grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
-GrpcInferenceService::ModelStreamInfer(grpc::CallbackServerContext* ctx) {
-  return new StreamInferReactor(*this, ctx);
+void GrpcInferenceService::post_stream_infer(inference::GRPCInferenceService::AsyncService& async,
+                                             grpc::ServerCompletionQueue* queue, LiveCalls& live) {
+  StreamInferCall::post(*this, async, queue, live);
 }
 
 }  // namespace quiver::grpc_api

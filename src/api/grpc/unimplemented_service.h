@@ -3,16 +3,28 @@
 // memory calls) with UNIMPLEMENTED and a message naming the method, instead of gRPC's
 // bare UNIMPLEMENTED with an empty message.
 //
-// Thread-safety: stateless; reactors run on gRPC's threads.
+// Thread-safety: post_calls() before the queues start; calls then run on the queues'
+// threads and hold no shared state.
 #pragma once
+
+#include <string>
 
 #include <grpcpp/generic/async_generic_service.h>
 
+#include "api/grpc/completion_queues.h"
+
 namespace quiver::grpc_api {
 
-class UnimplementedService final : public grpc::CallbackGenericService {
+class UnimplementedService {
  public:
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
+  // Register with the server builder before it is built.
+  grpc::AsyncGenericService& generic() { return generic_; }
+  // Posts one call for an unknown method on every queue. This object and `queues`
+  // must outlive the queues' stop().
+  void post_calls(CompletionQueues& queues);
+
+ private:
+  grpc::AsyncGenericService generic_;
 };
 
 // The message for a method this server does not implement.
