@@ -135,19 +135,27 @@ void GrpcInferenceService::ModelInfer(ModelInferCall& call) {
 template <class Req, class Resp, class RequestMember>
 const UnaryMethod<Req, Resp>& GrpcInferenceService::method(inference::GRPCInferenceService::AsyncService& async,
                                                            RequestMember request,
-                                                           void (GrpcInferenceService::*handle)(UnaryCall<Req, Resp>&)) {
+                                                           void (GrpcInferenceService::*handle)(UnaryCall<Req, Resp>&),
+                                                           Runs runs) {
   auto m = std::make_shared<UnaryMethod<Req, Resp>>();
   m->request = [&async, request](grpc::ServerContext* ctx, Req* req, grpc::ServerAsyncResponseWriter<Resp>* writer,
                                  grpc::ServerCompletionQueue* queue, void* tag) {
     (async.*request)(ctx, req, writer, queue, queue, tag);
   };
-  m->handle = [this, handle](UnaryCall<Req, Resp>& call) { (this->*handle)(call); };
+  if (runs == Runs::kOffloaded) {
+    m->handle = [this, handle](UnaryCall<Req, Resp>& call) { offload_([this, handle, &call] { (this->*handle)(call); }); };
+  } else {
+    m->handle = [this, handle](UnaryCall<Req, Resp>& call) { (this->*handle)(call); };
+  }
   methods_.push_back(m);
   return *m;
 }
 
-void GrpcInferenceService::post_calls(inference::GRPCInferenceService::AsyncService& async, CompletionQueues& queues) {
+void GrpcInferenceService::post_calls(inference::GRPCInferenceService::AsyncService& async, CompletionQueues& queues,
+                                      Offload offload) {
   using Async = inference::GRPCInferenceService::AsyncService;
+  offload_ = std::move(offload);
+  constexpr Runs kOffloaded = Runs::kOffloaded;
   // Several inference calls wait on each queue, so that a burst of new calls finds
   // one posted instead of queueing inside gRPC for the next post; one of the others.
   constexpr int kInferPosted = 16, kStreamsPosted = 2;
@@ -157,11 +165,13 @@ void GrpcInferenceService::post_calls(inference::GRPCInferenceService::AsyncServ
   const auto& server_meta_m = method(async, &Async::RequestServerMetadata, &GrpcInferenceService::ServerMetadata);
   const auto& model_meta_m = method(async, &Async::RequestModelMetadata, &GrpcInferenceService::ModelMetadata);
   const auto& infer_m = method(async, &Async::RequestModelInfer, &GrpcInferenceService::ModelInfer);
-  const auto& config_m = method(async, &Async::RequestModelConfig, &GrpcInferenceService::ModelConfig);
-  const auto& index_m = method(async, &Async::RequestRepositoryIndex, &GrpcInferenceService::RepositoryIndex);
-  const auto& load_m = method(async, &Async::RequestRepositoryModelLoad, &GrpcInferenceService::RepositoryModelLoad);
+  const auto& config_m = method(async, &Async::RequestModelConfig, &GrpcInferenceService::ModelConfig, kOffloaded);
+  const auto& index_m =
+      method(async, &Async::RequestRepositoryIndex, &GrpcInferenceService::RepositoryIndex, kOffloaded);
+  const auto& load_m =
+      method(async, &Async::RequestRepositoryModelLoad, &GrpcInferenceService::RepositoryModelLoad, kOffloaded);
   const auto& unload_m =
-      method(async, &Async::RequestRepositoryModelUnload, &GrpcInferenceService::RepositoryModelUnload);
+      method(async, &Async::RequestRepositoryModelUnload, &GrpcInferenceService::RepositoryModelUnload, kOffloaded);
   for (size_t i = 0; i < queues.size(); ++i) {
     auto* q = queues.queue(i);
     auto& live = queues.live();

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,9 +61,15 @@ class GrpcInferenceService {
                        api::InferenceService& inference, TensorLimits limits = {})
       : routes_(routes), manager_(manager), inference_(inference), limits_(limits) {}
 
+  // Runs a handler that may block (the registry, a remote database) off the queue
+  // threads, so that a slow commit never holds up the inference calls of its queue.
+  using Offload = std::function<void(std::function<void()>)>;
+
   // Posts this service's calls on every queue (the generated AsyncService takes the
-  // requests). `async` and `queues` must outlive the queues' stop(), and so must this.
-  void post_calls(inference::GRPCInferenceService::AsyncService& async, CompletionQueues& queues);
+  // requests); ModelConfig and the repository calls run through `offload`. `async`,
+  // `queues` and whatever `offload` runs on must outlive the queues' stop(), and so
+  // must this.
+  void post_calls(inference::GRPCInferenceService::AsyncService& async, CompletionQueues& queues, Offload offload);
 
   void ServerLive(ServerLiveCall& call);
   void ServerReady(ServerReadyCall& call);
@@ -96,10 +103,13 @@ class GrpcInferenceService {
 
  private:
   // Makes the method table entry for one unary method (kept in methods_). `request`:
-  // the AsyncService's Request<Method> (a member of one of its bases).
+  // the AsyncService's Request<Method> (a member of one of its bases). A blocking
+  // handler runs through offload_.
+  enum class Runs { kOnQueue, kOffloaded };
   template <class Req, class Resp, class RequestMember>
   const UnaryMethod<Req, Resp>& method(inference::GRPCInferenceService::AsyncService& async, RequestMember request,
-                                       void (GrpcInferenceService::*handle)(UnaryCall<Req, Resp>&));
+                                       void (GrpcInferenceService::*handle)(UnaryCall<Req, Resp>&),
+                                       Runs runs = Runs::kOnQueue);
 
   routing::RoutePublisher& routes_;
   lifecycle::LifecycleManager& manager_;
@@ -108,6 +118,7 @@ class GrpcInferenceService {
   auth::Authorizer* authorizer_ = nullptr;
   lifecycle::ModelRepository* repository_ = nullptr;
   std::vector<std::shared_ptr<const void>> methods_;  // the UnaryMethods the posted calls point to
+  Offload offload_;
 };
 
 // How long repository load and unload wait for the deployment to settle before they

@@ -3,6 +3,8 @@
 #include <chrono>
 
 #include <absl/synchronization/mutex.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -20,6 +22,10 @@ namespace {
 // In-flight calls get this long to finish on stop; after it gRPC cancels them, and
 // stop() still waits for their callbacks (the servables are still running then).
 constexpr auto kDrainTimeout = std::chrono::seconds(30);
+
+// Threads for the handlers that may block (ModelConfig and the repository calls read
+// and write the registry); as many as the HTTP side's blocking pool.
+constexpr int kBlockingThreads = 4;
 
 std::string listen_address(const std::string& host, uint16_t port) {
   // IPv6 literals need brackets before the port.
@@ -94,7 +100,10 @@ Status GrpcServer::start(const GrpcServerOptions& options) {
     queues_.reset();
     return unavailable("cannot listen for gRPC on " + address + " (address in use or not available)");
   }
-  service_->post_calls(*async_, *queues_);
+  blocking_ = std::make_unique<boost::asio::thread_pool>(kBlockingThreads);
+  service_->post_calls(*async_, *queues_, [pool = blocking_.get()](std::function<void()> run) {
+    boost::asio::post(*pool, std::move(run));
+  });
   fallback_->post_calls(*queues_);
   queues_->start();
   port_ = static_cast<uint16_t>(bound_port);
@@ -106,9 +115,11 @@ void GrpcServer::stop() {
   // Stops accepting and fails the posted calls; a call a model is still computing
   // keeps its queue thread's work going until it is answered.
   server_->Shutdown(std::chrono::system_clock::now() + kDrainTimeout);
-  queues_->stop();
+  queues_->stop();  // every call answered: nothing is left for the blocking pool
+  blocking_->join();
   server_.reset();
   queues_.reset();
+  blocking_.reset();
 }
 
 }  // namespace quiver::grpc_api

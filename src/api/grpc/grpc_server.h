@@ -23,6 +23,7 @@ namespace quiver::api { class InferenceService; }
 namespace quiver::lifecycle { class LifecycleManager; class ModelRepository; }
 namespace quiver::routing { class RoutePublisher; }
 namespace grpc { class Server; class ServerCredentials; }
+namespace boost::asio { class thread_pool; }
 namespace grpc::experimental { class CertificateProviderInterface; }
 namespace quiver::auth { class Authorizer; }
 
@@ -88,6 +89,7 @@ class GrpcServer {
   std::unique_ptr<AsyncService> async_;             // gRPC's generated service: takes the requests
   std::unique_ptr<UnimplementedService> fallback_;  // every other method: UNIMPLEMENTED with a message
   std::unique_ptr<CompletionQueues> queues_;
+  std::unique_ptr<boost::asio::thread_pool> blocking_;  // ModelConfig and the repository calls run here
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::experimental::CertificateProviderInterface> certificates_;  // with TLS
   auth::Authorizer* authorizer_ = nullptr;
